@@ -1,0 +1,361 @@
+"""Media intake: probe, validate, decode, extract audio, thumbnails and audio-quality facts.
+
+Everything here uses PyAV (FFmpeg's libraries inside the wheel); no ffmpeg binary and no
+shell. Errors for bad input are :class:`~movietranslate.errors.BadInputError` with a message
+that says what was wrong and what is accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import BadInputError
+from .progress import ProgressHook, call_hook
+
+logger = logging.getLogger("movietranslate")
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".m4v", ".ts")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
+ACCEPTED = ("a video (" + ", ".join(e[1:] for e in VIDEO_EXTENSIONS) + ") or audio ("
+            + ", ".join(e[1:] for e in AUDIO_EXTENSIONS) + ") file with at least one audio stream")
+ANALYSIS_RATE = 16_000
+#: decoded audio shorter than this share of the container's duration counts as truncated
+TRUNCATION_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    type: str  # "audio", "video", "subtitle", "data"
+    codec: str
+    language: str | None = None
+    duration: float | None = None
+    # audio
+    sample_rate: int | None = None
+    channels: int | None = None
+    sample_format: str | None = None
+    # video
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What PyAV reads from a media file's container and stream headers."""
+
+    path: str
+    size_bytes: int
+    container: str
+    duration: float
+    bit_rate: int | None
+    streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def audio(self) -> StreamInfo | None:
+        return next((s for s in self.streams if s.type == "audio"), None)
+
+    @property
+    def video(self) -> StreamInfo | None:
+        return next((s for s in self.streams if s.type == "video"), None)
+
+    @property
+    def has_video(self) -> bool:
+        return self.video is not None
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "size_bytes": self.size_bytes, "container": self.container,
+                "duration": round(self.duration, 3), "bit_rate": self.bit_rate,
+                "streams": [s.to_dict() for s in self.streams]}
+
+    def _repr_html_(self) -> str:  # a small table in notebooks
+        rows = "".join(
+            f"<tr><td>#{s.index}</td><td>{s.type}</td><td>{s.codec}</td><td>"
+            + (f"{s.sample_rate} Hz, {s.channels} ch" if s.type == "audio" else "")
+            + (f"{s.width}x{s.height} @ {s.fps:.3g} fps" if s.type == "video" and s.fps else "")
+            + f"</td><td>{s.language or ''}</td></tr>" for s in self.streams)
+        return (f"<b>{Path(self.path).name}</b>: {self.container}, {self.duration:.2f} s, "
+                f"{self.size_bytes / 1e6:.1f} MB<table>{rows}</table>")
+
+
+@dataclass(frozen=True)
+class AudioQuality:
+    """Facts about the audio for the user (on the 16 kHz mono analysis signal).
+
+    ``loudness_lufs`` is EBU R128 integrated loudness; ``snr_db`` is a rough estimate from
+    the loud and quiet frames' energies; ``warnings`` are human-readable sentences.
+    """
+
+    loudness_lufs: float | None
+    peak_dbfs: float
+    clipped_fraction: float
+    snr_db: float | None
+    speech_like_fraction: float
+    source_sample_rate: int | None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+def _open(path: Path):
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.InvalidDataError, av.error.EOFError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path.name} is not a media file FFmpeg can read ({exc.__class__.__name__}).",
+                            path=path, accepted=ACCEPTED) from None
+    except av.error.FFmpegError as exc:
+        raise BadInputError(f"{path.name} could not be opened as media: {exc}.", path=path,
+                            accepted=ACCEPTED) from None
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Read container and stream facts. Raises ``BadInputError`` for a missing file or a
+    file that is not media; use :func:`validate` for the full set of checks."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"No such file: {path}.", path=path)
+    if path.is_dir():
+        raise BadInputError(f"{path} is a folder, not a media file.", path=path, accepted=ACCEPTED)
+    size = path.stat().st_size
+    if size == 0:
+        raise BadInputError(f"{path.name} is empty (0 bytes).", path=path, accepted=ACCEPTED)
+    with _open(path) as c:
+        streams = []
+        for s in c.streams:
+            cc = s.codec_context
+            dur = float(s.duration * s.time_base) if s.duration and s.time_base else None
+            lang = s.language if getattr(s, "language", None) not in (None, "und") else None
+            kw = dict(index=s.index, type=s.type, codec=(cc.name if cc else "unknown"),
+                      language=lang, duration=dur)
+            if s.type == "audio":
+                kw.update(sample_rate=cc.sample_rate, channels=cc.layout.nb_channels,
+                          sample_format=cc.format.name if cc.format else None)
+            elif s.type == "video":
+                rate = s.average_rate or s.guessed_rate
+                kw.update(width=cc.width, height=cc.height, fps=float(rate) if rate else None)
+            streams.append(StreamInfo(**kw))
+        duration = c.duration / 1_000_000 if c.duration else max(
+            (s.duration or 0.0 for s in streams), default=0.0)
+        return MediaInfo(path=str(path), size_bytes=size, container=c.format.name,
+                         duration=float(duration), bit_rate=c.bit_rate or None,
+                         streams=tuple(streams))
+
+
+def validate(path: str | os.PathLike, *, max_mb: float | None = None,
+             max_duration_s: float | None = None) -> MediaInfo:
+    """Probe and check that the file is usable: media, has audio, non-zero duration, within
+    the size and duration limits (defaults from settings). Returns the :class:`MediaInfo`."""
+    from .settings import get_settings
+
+    s = get_settings()
+    max_mb = s.max_file_mb if max_mb is None else max_mb
+    max_duration_s = s.max_duration_s if max_duration_s is None else max_duration_s
+    path = Path(path)
+    if path.exists() and path.is_file() and path.stat().st_size > max_mb * 1e6:
+        raise BadInputError(f"{path.name} is {path.stat().st_size / 1e6:.0f} MB, over the limit of "
+                            f"{max_mb:g} MB (setting MOVIETRANSLATE_MAX_FILE_MB).", path=path)
+    info = probe(path)
+    if info.audio is None:
+        kinds = ", ".join(sorted({st.type for st in info.streams})) or "no streams"
+        raise BadInputError(f"{path.name} has no audio stream (it has: {kinds}); there is nothing "
+                            "to transcribe or dub.", path=path, accepted=ACCEPTED)
+    if not info.duration or info.duration <= 0:
+        raise BadInputError(f"{path.name} has zero duration.", path=path, accepted=ACCEPTED)
+    if info.duration > max_duration_s:
+        raise BadInputError(f"{path.name} lasts {info.duration:.0f} s, over the limit of "
+                            f"{max_duration_s:g} s (setting MOVIETRANSLATE_MAX_DURATION_S).", path=path)
+    return info
+
+
+def _decode_frames(path: Path, rate: int | None, layout: str | None, hook, step) -> Iterator[np.ndarray]:
+    """Yield float32 arrays shaped (channels, n) of the first audio stream."""
+    import av
+
+    with _open(path) as c:
+        if not c.streams.audio:
+            raise BadInputError(f"{path.name} has no audio stream.", path=path, accepted=ACCEPTED)
+        stream = c.streams.audio[0]
+        stream.thread_type = "AUTO"
+        total = c.duration / 1_000_000 if c.duration else None
+        resampler = av.AudioResampler(format="fltp", layout=layout or stream.codec_context.layout,
+                                      rate=rate or stream.codec_context.sample_rate)
+        last_report = 0.0
+        try:
+            for packet in c.demux(stream):
+                for frame in packet.decode():
+                    for out in resampler.resample(frame):
+                        yield out.to_ndarray()
+                if hook is not None and packet.pts is not None and packet.time_base:
+                    t = float(packet.pts * packet.time_base)
+                    if t - last_report >= 30.0:
+                        last_report = t
+                        call_hook(hook, step, min(t, total or t), total)
+            for out in resampler.resample(None):
+                yield out.to_ndarray()
+        except av.error.FFmpegError as exc:
+            raise BadInputError(f"{path.name} is corrupt: decoding failed ({exc}).", path=path,
+                                accepted=ACCEPTED) from None
+
+
+def load_audio(path: str | os.PathLike, *, sr: int | None = ANALYSIS_RATE, mono: bool = True,
+               expected_duration: float | None = None, hook: ProgressHook | None = None,
+               check_truncation: bool = True) -> np.ndarray:
+    """Decode the first audio stream to float32 in [-1, 1].
+
+    Returns shape ``(n,)`` when ``mono`` else ``(channels, n)``; ``sr=None`` keeps the
+    stream's own rate. Raises ``BadInputError`` when the decoded audio is far shorter
+    than the container says (a truncated or corrupt file).
+    """
+    path = Path(path)
+    if expected_duration is None and check_truncation:
+        expected_duration = probe(path).duration
+    chunks = list(_decode_frames(path, sr, "mono" if mono else None, hook, "decode audio"))
+    audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
+    audio = audio.astype(np.float32, copy=False)
+    rate = sr or _stream_rate(path)
+    decoded = audio.shape[1] / rate
+    if check_truncation and expected_duration and decoded < TRUNCATION_RATIO * expected_duration - 0.5:
+        raise BadInputError(f"{path.name} is truncated or corrupt: its header says "
+                            f"{expected_duration:.1f} s but only {decoded:.1f} s of audio could be "
+                            "decoded.", path=path, accepted=ACCEPTED)
+    if decoded == 0:
+        raise BadInputError(f"{path.name}: no audio could be decoded.", path=path, accepted=ACCEPTED)
+    if expected_duration:
+        call_hook(hook, "decode audio", expected_duration, expected_duration)
+    return audio[0] if mono else audio
+
+
+def _stream_rate(path: Path) -> int:
+    with _open(path) as c:
+        return c.streams.audio[0].codec_context.sample_rate
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sr: int) -> None:
+    """Write float audio (``(n,)`` or ``(channels, n)``) as 16-bit PCM WAV, atomically."""
+    from .workspace import atomic_path
+
+    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").T.copy()
+    with atomic_path(path) as tmp:
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(audio.shape[0])
+            w.setsampwidth(2)
+            w.setframerate(int(sr))
+            w.writeframes(pcm.tobytes())
+
+
+def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a 16-bit PCM WAV written by :func:`write_wav`: ``(audio, sr)``, mono as ``(n,)``."""
+    with wave.open(str(path), "rb") as w:
+        n, ch, sr, width = w.getnframes(), w.getnchannels(), w.getframerate(), w.getsampwidth()
+        raw = w.readframes(n)
+    if width != 2:
+        return load_audio(path, sr=None, mono=False, check_truncation=False), sr
+    a = np.frombuffer(raw, "<i2").reshape(-1, ch).T.astype(np.float32) / 32768.0
+    return (a[0] if ch == 1 else a), sr
+
+
+def extract_audio(path: str | os.PathLike, out: str | os.PathLike, *, sr: int = ANALYSIS_RATE,
+                  hook: ProgressHook | None = None) -> np.ndarray:
+    """Decode to 16 kHz mono and write it as WAV (atomically); returns the samples."""
+    audio = load_audio(path, sr=sr, mono=True, hook=hook)
+    write_wav(out, audio, sr)
+    return audio
+
+
+def audio_quality(audio: np.ndarray, sr: int = ANALYSIS_RATE, *,
+                  source_sample_rate: int | None = None) -> AudioQuality:
+    """Loudness, peak, clipping, an SNR estimate and warnings for mono float audio."""
+    audio = np.asarray(audio, dtype=np.float32)
+    warnings: list[str] = []
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
+    clipped = float(np.mean(np.abs(audio) >= 0.999)) if audio.size else 0.0
+    frame = int(0.02 * sr)
+    n = audio.size // frame
+    loud = None
+    snr = None
+    speech_like = 0.0
+    if n >= 10:
+        energy = (audio[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1) + 1e-12
+        db = 10 * np.log10(energy)
+        noise, signal = np.percentile(db, 10), np.percentile(db, 95)
+        snr = float(signal - noise)
+        speech_like = float(np.mean(db > max(noise + 10, -50)))
+        if audio.size >= int(0.4 * sr):
+            try:
+                import pyloudnorm
+
+                val = pyloudnorm.Meter(sr).integrated_loudness(audio.astype(np.float64))
+                loud = float(val) if np.isfinite(val) else None
+            except Exception as exc:  # pragma: no cover - pyloudnorm edge cases
+                logger.debug("loudness failed: %s", exc)
+    if peak < 10 ** (-60 / 20):
+        warnings.append("The audio is silent (peak below -60 dBFS): there is no speech to transcribe.")
+    elif snr is not None and snr < 12:
+        warnings.append(f"The audio is noisy (estimated SNR {snr:.0f} dB): recognition may be poor.")
+    if clipped > 0.001:
+        warnings.append(f"{100 * clipped:.2f}% of samples are clipped.")
+    if source_sample_rate and source_sample_rate < 16_000:
+        warnings.append(f"Low sample rate ({source_sample_rate} Hz): below 16 kHz, speech "
+                        "recognition and voice analysis lose accuracy.")
+    return AudioQuality(loudness_lufs=loud, peak_dbfs=float(peak_dbfs), clipped_fraction=clipped,
+                        snr_db=snr, speech_like_fraction=speech_like,
+                        source_sample_rate=source_sample_rate, warnings=tuple(warnings))
+
+
+def thumbnails(path: str | os.PathLike, out_dir: str | os.PathLike, *, every: float = 10.0,
+               max_count: int = 200, width: int = 320) -> list[tuple[float, Path]]:
+    """Save JPEG thumbnails about every ``every`` seconds; returns ``[(time, path)]``.
+
+    Audio-only files give an empty list.
+    """
+    import av
+
+    from .workspace import atomic_path
+
+    path, out_dir = Path(path), Path(out_dir)
+    out: list[tuple[float, Path]] = []
+    with _open(path) as c:
+        if not c.streams.video:
+            return out
+        v = c.streams.video[0]
+        duration = c.duration / 1_000_000 if c.duration else 0.0
+        count = max(1, min(max_count, int(duration // every) + 1))
+        step = duration / count if duration else every
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            t = i * step + step / 2 if duration else 0.0
+            try:
+                c.seek(int(t * 1_000_000), any_frame=False, backward=True)
+                frame = None
+                for frame in c.decode(v):
+                    if frame.time is None or frame.time >= t - 0.05:
+                        break
+            except av.error.FFmpegError:
+                continue
+            if frame is None:
+                continue
+            img = frame.to_image()
+            h = max(1, round(img.height * width / img.width))
+            img = img.resize((width, h))
+            dest = out_dir / f"thumb_{i:04d}_{t:08.2f}.jpg"
+            with atomic_path(dest) as tmp:
+                img.save(tmp, format="JPEG", quality=80)
+            out.append((t, dest))
+    return out

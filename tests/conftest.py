@@ -1,0 +1,76 @@
+"""Shared fixtures: paths to the real media in ../shared/media, session-scoped models and
+workspaces so that expensive work (model assembly, transcription) happens once per run."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = Path(os.environ.get("MOVIETRANSLATE_TEST_MEDIA", ROOT.parent / "shared" / "media"))
+
+
+def _need_media() -> Path:
+    if not MEDIA.is_dir():
+        pytest.skip(f"real test media not found: {MEDIA} (../shared/media beside the project)")
+    return MEDIA
+
+
+@pytest.fixture(scope="session")
+def media_dir() -> Path:
+    return _need_media()
+
+
+@pytest.fixture(scope="session")
+def references(media_dir):
+    """{relative path: (language, reference text)} from the references.tsv files."""
+    out = {}
+    for tsv in sorted(media_dir.glob("*/references.tsv")):
+        with open(tsv, encoding="utf-8") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                out[f"{tsv.parent.name}/{row['file']}"] = (row["language"], row["reference_transcript"])
+    return out
+
+
+@pytest.fixture(scope="session")
+def test_cache(tmp_path_factory) -> Path:
+    """A cache folder shared by the session (models are assembled here once)."""
+    env = os.environ.get("MOVIETRANSLATE_CACHE_DIR")
+    return Path(env) if env else tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_settings(tmp_path_factory):
+    """Keep tests away from the user's settings, library and cache."""
+    from movietranslate.settings import get_settings
+
+    cfg = tmp_path_factory.mktemp("config")
+    old = {k: os.environ.get(k) for k in ("MOVIETRANSLATE_SETTINGS_FILE", "MOVIETRANSLATE_DATA_DIR")}
+    os.environ["MOVIETRANSLATE_SETTINGS_FILE"] = str(cfg / "settings.env")
+    os.environ["MOVIETRANSLATE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    get_settings.cache_clear()
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def whisper_backend():
+    """The bundled Whisper base, loaded once for the session."""
+    from movietranslate.asr import get_backend
+
+    return get_backend("faster-whisper")
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
