@@ -107,5 +107,17 @@ def demo_cmd(workdir: Path = typer.Option(Path("demo-output"), "--workdir", "-w"
         typer.echo(f"{k}: {v}")
 
 
+def _register_stage_commands() -> None:
+    """Each stage's commands live beside the stage (``cli_<stage>.py`` with ``register(app)``)."""
+    import importlib
+    import importlib.util
+
+    for name in ("cli_characters", "cli_translate", "cli_dub", "cli_workbench"):
+        if importlib.util.find_spec(f"movietranslate.{name}") is not None:
+            importlib.import_module(f"movietranslate.{name}").register(app, friendly)
+
+
+_register_stage_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     app()
