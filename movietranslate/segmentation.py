@@ -180,7 +180,7 @@ def _monotonic(words: list[Word], media_duration: float | None) -> list[Word]:
         s = min(max(w.start, t), hi)
         e = min(max(w.end, s), hi)
         out.append(Word(s, e, w.text, w.probability))
-        t = s
+        t = e  # words never overlap
     return out
 
 
@@ -195,11 +195,14 @@ def widen_times(lines: Sequence[Line], rules: SubtitleRules, media_duration: flo
         start = max(ln.start, prev_end if out else 0.0)
         want = max(rules.min_duration, visible_len(ln.text) / rules.max_cps, ln.end - start)
         want = min(want, rules.max_duration) if ln.end - start <= rules.max_duration else ln.end - start
-        end = min(max(ln.end, start + want), max(nxt, ln.end), hi)
+        end = min(max(ln.end, start + want), hi)
+        if nxt > start:  # never run into the next line, even by a word's overlap
+            end = min(end, nxt)
         if end - start < rules.min_duration:  # borrow time before the line
             start = max(prev_end, min(start, end - rules.min_duration), 0.0)
         end = max(end, start)
-        out.append(Line(id=ln.id, start=round(start, 3), end=round(min(end, hi), 3), text=ln.text,
+        start, end = min(round(start, 3), hi), min(round(end, 3), hi)
+        out.append(Line(id=ln.id, start=start, end=max(end, start), text=ln.text,
                         words=ln.words, character=ln.character))
     return out
 

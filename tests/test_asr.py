@@ -1,0 +1,88 @@
+"""Recognition quality on the real clips: English WER, Chinese CER, language ID, GRID video."""
+
+from __future__ import annotations
+
+import pytest
+
+from movietranslate import media
+from movietranslate.asr import TranscribeOptions, transcribe
+from movietranslate.metrics import normalize, wer
+from movietranslate.segmentation import SubtitleRules, check_line, wrap_rows
+
+
+@pytest.fixture(scope="session")
+def transcripts(media_dir, references, whisper_backend):
+    """Every referenced clip transcribed once (language detected, not forced)."""
+    out = {}
+    for rel, (lang, ref) in references.items():
+        if ref == "(none)":
+            continue
+        audio = media.load_audio(media_dir / rel)
+        out[rel] = (lang, ref, transcribe(audio, backend=whisper_backend))
+    return out
+
+
+def test_language_id_right_on_every_clip(transcripts):
+    wrong = {rel: t.language for rel, (lang, _, t) in transcripts.items() if t.language != lang}
+    assert not wrong, f"wrong language detected: {wrong}"
+    for rel, (_, _, t) in transcripts.items():
+        assert 0.5 < t.language_probability <= 1.0, rel
+
+
+def test_english_wer_at_most_5_percent(transcripts):
+    pairs = [(ref, t.text) for rel, (lang, ref, t) in transcripts.items()
+             if lang == "en" and rel.startswith("asr_en/")]
+    assert len(pairs) == 4
+    score = wer([r for r, _ in pairs], [h for _, h in pairs], "en")
+    assert score <= 0.05, f"English WER {score:.3f}"
+
+
+def test_chinese_cer_at_most_12_percent_and_simplified(transcripts):
+    pairs = [(ref, t.text) for rel, (lang, ref, t) in transcripts.items() if lang == "zh"]
+    assert len(pairs) == 3
+    score = wer([r for r, _ in pairs], [h for _, h in pairs], "zh")
+    assert score <= 0.12, f"Chinese CER {score:.3f}: {pairs}"
+    traditional = set("這個說時們來會對為經過還")
+    for _, hyp in pairs:
+        assert not traditional & set(hyp), f"Traditional characters left in {hyp!r}"
+
+
+def test_grid_video_at_most_one_word_wrong(transcripts):
+    lang, ref, t = transcripts["video/grid_id2_vcd_swwp2s.mpg"]
+    import jiwer
+
+    out = jiwer.process_words(normalize(ref, "en"), normalize(t.text, "en"))
+    errors = out.substitutions + out.deletions + out.insertions
+    assert errors <= 1, f"{t.text!r} vs {ref!r}"
+
+
+def test_lines_follow_subtitle_rules(transcripts):
+    for rel, (lang, _, t) in transcripts.items():
+        rules = SubtitleRules.for_language(t.language)
+        prev_end = 0.0
+        for ln in t.lines:
+            assert ln.start >= prev_end - 1e-6, f"{rel}: lines overlap"
+            assert 0 <= ln.start <= ln.end <= t.duration + 1e-6, f"{rel}: times outside media"
+            rows = wrap_rows(ln.text, rules.max_row_chars, rules.max_rows, lang == "zh")
+            assert len(rows) <= 2 and all(len(r) <= rules.max_row_chars for r in rows), (rel, rows)
+            assert ln.duration <= rules.max_duration + 1e-6
+            assert ln.words and ln.words[0].start >= ln.start - 1e-6
+            prev_end = ln.end
+        # reading speed is only violated when the media leaves no room to widen
+        problems = [p for ln in t.lines for p in check_line(ln, rules, lang == "zh") if "cps" in p]
+        assert len(problems) <= max(1, len(t.lines) // 3), (rel, problems)
+
+
+def test_forced_language_is_used(media_dir, whisper_backend):
+    audio = media.load_audio(media_dir / "asr_en/librispeech_1272-128104-0000.wav")
+    t = transcribe(audio, backend=whisper_backend, options=TranscribeOptions(language="en"))
+    assert t.language == "en" and t.language_probability == 1.0
+    assert "quilter" in normalize(t.text, "en")
+
+
+def test_silence_gives_no_lines(whisper_backend):
+    import numpy as np
+
+    t = transcribe(np.zeros(16000 * 3, np.float32), backend=whisper_backend,
+                   options=TranscribeOptions(language="en"))
+    assert len(t) == 0
