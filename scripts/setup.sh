@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: Debian packages (when run as root with apt), a virtual
+# environment in .venv, and the package with the offline default stack.
+#   scripts/setup.sh          what the demo needs
+#   scripts/setup.sh --test   also the test tools (a local LLM server, Chromium for browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE="${1:-}"
+PY="${PYTHON:-python3}"
+
+apt_packages=(espeak-ng rubberband-cli)
+if [ "$MODE" = "--test" ]; then
+  apt_packages+=(chromium chromium-driver fonts-noto-cjk)
+fi
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: please install these Debian packages: ${missing[*]}" >&2
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+extras="default"
+[ "$MODE" = "--test" ] && extras="default,local-llm,test"
+stamp=".venv/.installed-$(echo "$extras" | tr ',' '-')"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores, once per machine)
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  touch "$stamp"
+fi
+echo "setup: ready (.venv, extras: $extras)"
