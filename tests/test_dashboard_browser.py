@@ -1,0 +1,182 @@
+"""The Voila dashboard in a real headless Chromium (Debian's, driven by Playwright).
+
+Load the page, run the pipeline on a real clip, rename a character (or, when the film has
+no characters yet, edit a line), see the change in the line table, download a playable
+file through the page's link; a screenshot goes to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CLIP = "asr_zh/IT0011W0001.wav"  # Mandarin "换一首歌", dubbed into English offline
+
+pytest.importorskip("voila")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _status(url: str) -> int:
+    """The HTTP status of ``url`` without following redirects (to the login page)."""
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(url, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.fixture(scope="module")
+def dashboard(media_dir, tmp_path_factory):
+    import sys
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium chromium-driver)")
+    films = tmp_path_factory.mktemp("films")
+    shutil.copy(media_dir / CLIP, films / Path(CLIP).name)
+    work = tmp_path_factory.mktemp("workspaces")
+    port = _free_port()
+    log = open(work / "dashboard.log", "w")
+    # the real command: `movietranslate dashboard` (loopback, token on by default)
+    proc = subprocess.Popen([sys.executable, "-m", "movietranslate", "dashboard", "--films", str(films),
+                             "--workdir", str(work), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True)
+    deadline = time.monotonic() + 90
+    url = None
+    while True:
+        text = (work / "dashboard.log").read_text()
+        url = url or next((ln.split(" ", 1)[1].strip() for ln in text.splitlines()
+                           if ln.startswith("Dashboard: ")), None)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            if url:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, 9)
+            pytest.fail("the dashboard did not start:\n" + text[-3000:])
+        time.sleep(0.3)
+    assert url.startswith(f"http://127.0.0.1:{port}/?token=")
+    token = url.split("token=", 1)[1]
+    assert len(token) >= 24
+    yield {"base": f"http://127.0.0.1:{port}/", "token": token, "work": work, "films": films}
+    os.killpg(proc.pid, 15)  # our own process group: the CLI and the Voila server it started
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+    log.close()
+
+
+def test_token_is_required(dashboard):
+    # token authentication is on: no token, no page
+    assert _status(dashboard["base"]) in (302, 401, 403)
+    assert _status(dashboard["base"] + "?token=wrong-token") in (302, 401, 403)
+    assert _status(dashboard["base"] + f"?token={dashboard['token']}") == 200
+
+
+def test_dashboard_flow_in_chromium(dashboard, tmp_path):
+    from movietranslate.media import load_audio, probe
+
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            user_data_dir=str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
+            headless=True, args=FLAGS, accept_downloads=True, viewport={"width": 1300, "height": 1000})
+        page = ctx.new_page()
+        try:
+            page.goto(dashboard["base"] + f"?token={dashboard['token']}", timeout=120_000)
+            page.wait_for_selector("button.mt-run", timeout=120_000)
+            page.select_option(".mt-film-choice select", label=Path(CLIP).name)
+            page.click("button.mt-use-film")
+            page.wait_for_selector(".mt-picker-msg >> text=audio", timeout=30_000)
+            page.select_option(".mt-target select", label="English")
+            page.click("button.mt-run")
+            # the line table fills once the stages have run
+            page.wait_for_selector("table.mt-lines tbody tr", timeout=240_000)
+            page.wait_for_function(  # the translation and the dub land after the transcript
+                "() => { const td = document.querySelector('table.mt-lines td.mt-translation');"
+                " return td && td.textContent.trim().length > 0; }", timeout=120_000)
+            assert page.locator(".mt-error").inner_text().strip() == ""
+            rows = page.locator("table.mt-lines tbody tr")
+            assert rows.count() >= 1
+            source = page.locator("table.mt-lines td.mt-source").first.inner_text()
+            assert "歌" in source  # the reference is 换一首歌
+            translation = page.locator("table.mt-lines td.mt-translation").first.inner_text()
+            assert translation.strip() and not any("\u4e00" <= ch <= "\u9fff" for ch in translation)
+
+            characters = page.locator("table.mt-lines td.mt-character").all_inner_texts()
+            if any(c.strip() for c in characters):
+                page.get_by_role("tab", name="Characters").click()
+                page.fill(".mt-rename-name input", "Commander Grid")
+                page.click("button.mt-rename")
+                page.get_by_role("tab", name="Lines").click()
+                page.wait_for_selector("table.mt-lines td.mt-character >> text=Commander Grid",
+                                       timeout=30_000)
+                saved_cast = (dashboard["work"] / Path(CLIP).stem / "characters.json").read_text()
+                assert "Commander Grid" in saved_cast  # the rename is saved, not just shown
+            else:
+                first = page.locator("table.mt-lines tbody tr").first.get_attribute("data-line")
+                page.select_option(".mt-line-select select", value=None, index=0)
+                page.wait_for_function(
+                    "() => document.querySelector('.mt-edit-text textarea').value.length > 0",
+                    timeout=30_000)
+                page.fill(".mt-edit-text textarea", "Edited in the browser")
+                page.click("button.mt-apply-edit")
+                page.wait_for_selector(
+                    f"table.mt-lines tr[data-line='{first}'] td.mt-source >> text=Edited in the browser",
+                    timeout=30_000)
+
+            # the timeline (an anywidget with its bundled JavaScript) draws the waveform
+            page.get_by_role("tab", name="Timeline").click()
+            page.wait_for_function(
+                "() => { const i = document.querySelector('img.mt-timeline-canvas');"
+                " return i && i.complete && i.naturalWidth > 200; }", timeout=30_000)
+            assert page.locator("audio").count() == 0
+            box = page.locator("img.mt-timeline-canvas").bounding_box()
+            # click inside the spoken line (0.05-1.35 s of a 2 s window): its audio starts playing
+            page.mouse.click(box["x"] + 0.35 * box["width"], box["y"] + 0.3 * box["height"])
+            page.wait_for_selector("audio", state="attached", timeout=30_000)
+
+            page.get_by_role("tab", name="Downloads").click()
+            page.wait_for_selector(".mt-downloads a.mt-download", timeout=30_000)
+            link = page.locator(".mt-downloads a.mt-download").filter(has_text="dubbed.mp4").first
+            if link.count() == 0:
+                link = page.locator(".mt-downloads a.mt-download").filter(has_text="dub.wav").first
+            with page.expect_download(timeout=30_000) as dl:
+                link.click()
+            saved = tmp_path / dl.value.suggested_filename
+            dl.value.save_as(saved)
+        finally:
+            page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+            ctx.close()
+    assert saved.name in ("dubbed.mp4", "dub.wav")
+    info = probe(saved)
+    source = probe(Path(dashboard["films"]) / Path(CLIP).name)
+    assert info.audio is not None and abs(info.duration - source.duration) < 0.5
+    audio = load_audio(saved)
+    assert float(abs(audio).max()) > 0.05  # the dubbed voice, not silence

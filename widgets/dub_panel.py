@@ -1,0 +1,105 @@
+"""DubPanel: render the dub, re-dub after edits (only changed lines are synthesised again),
+play and download the dubbed film, and the quality report with its plots."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import ipywidgets as W
+import traitlets as T
+
+from movietranslate.errors import MovieTranslateError
+
+from ._util import download_link, esc
+
+
+class DubPanel(W.VBox):
+    """``speeds`` (line id → speed factor) and ``flags`` come from the last dub;
+    ``resynthesized`` counts the clips made anew by the last render; ``output`` is the
+    dubbed file."""
+
+    to = T.Unicode("fr").tag(sync=True)
+    speeds = T.Dict().tag(sync=True)
+    flags = T.Dict().tag(sync=True)
+    resynthesized = T.Int(0).tag(sync=True)
+    output = T.Unicode("").tag(sync=True)
+    error = T.Unicode("").tag(sync=True)
+
+    def __init__(self, ws, *, to: str = "fr", tts_backend: str | None = None,
+                 hook: Callable | None = None, on_change: Callable | None = None, **kwargs):
+        self.ws, self.tts_backend, self.hook, self.on_change = ws, tts_backend, hook, on_change
+        b_render = W.Button(description="Render / re-dub", icon="microphone", button_style="primary")
+        b_render.add_class("mt-redub")
+        self._files = W.HTML("")
+        self._files.add_class("mt-dub-files")
+        self._plot = W.Image(format="png")
+        self._summary = W.HTML("")
+        self._msg = W.HTML("")
+        b_render.on_click(lambda _b: self.render())
+        super().__init__([b_render, self._msg, self._summary, self._files, self._plot], **kwargs)
+        self.to = to
+        self.load()
+
+    def render(self):
+        """Dub the film (cached clips are reused: an edit re-synthesises only its lines)."""
+        from movietranslate.characters import load_state
+        from movietranslate.dub import DubOptions, dub
+        from movietranslate.translate import load_translation
+
+        try:
+            film = (self.ws.manifest().get("film") or {}).get("path")
+            state = load_state(self.ws)
+            tr = load_translation(self.ws)
+            result = dub(film, self.ws, state.transcript, tr, cast=state.cast, hook=self.hook,
+                         options=DubOptions(target=self.to, backend=self.tts_backend))
+        except (MovieTranslateError, FileNotFoundError) as exc:
+            self.error = str(exc)
+            self._msg.value = f'<span style="color:#b00020">⚠ {esc(exc)}</span>'
+            return None
+        self.error, self._msg.value = "", ""
+        self.resynthesized = int(result.resynthesized)
+        self.load()
+        if self.on_change is not None:
+            self.on_change(result)
+        return result
+
+    def load(self) -> None:
+        root = Path(self.ws.root)
+        dub_json = root / "dub.json"
+        if not dub_json.is_file():
+            return
+        d = json.loads(dub_json.read_text())
+        lines = d.get("lines", [])
+        self.speeds = {ln["line_id"]: ln["speed_factor"] for ln in lines if ln.get("status") == "ok"}
+        flags = {}
+        for ln in lines:
+            f = []
+            if ln.get("overrun", 0) > 0.05:
+                f.append(f"cut {ln['overrun']:.2f} s")
+            if ln.get("shortened"):
+                f.append("shortened")
+            if ln.get("status") != "ok":
+                f.append(ln.get("status", ""))
+            if f:
+                flags[ln["line_id"]] = f
+        self.flags = flags
+        outs = [p for p in (root / "dubbed.mp4", root / "dubbed.mkv", root / "dub.wav", root / "target.srt",
+                            root / "bilingual.srt", root / "report.json") if p.is_file()]
+        self.output = str(outs[0]) if outs else ""
+        self._files.value = "<ul>" + "".join(f"<li>{download_link(p)}</li>" for p in outs) + "</ul>"
+        rep_path = root / "report.json"
+        if rep_path.is_file():
+            from movietranslate.report import plot_report
+
+            rep = json.loads(rep_path.read_text())
+            timing = rep.get("timing", {})
+            bt = rep.get("back_transcription", {})
+            self._summary.value = (f"{rep.get('dubbed_lines', '?')} lines dubbed; max speed "
+                                   f"{timing.get('max_speed_factor', '?')}×; back-transcription "
+                                   f"WER {bt.get('wer', '?')}; resynthesised {self.resynthesized}")
+            buf = io.BytesIO()
+            plot_report(rep).savefig(buf, format="png", dpi=80)
+            self._plot.value = buf.getvalue()

@@ -1,0 +1,126 @@
+"""A progress widget bound to the stage hook, with a cancel button and an error area."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+import traitlets as T
+
+from movietranslate.errors import Cancelled, MovieTranslateError
+from movietranslate.progress import CancelToken
+
+from ._util import esc
+
+logger = logging.getLogger("movietranslate")
+
+
+class StageProgress(W.VBox):
+    """Shows ``hook(step, completed, total)`` calls as a bar; ``cancel`` stops the running stage.
+
+    Use :meth:`hook` as the stage's progress hook, or :meth:`run` to call a stage with the
+    hook and the cancel token wired in; errors are shown in the widget (``error`` trait),
+    never swallowed silently.
+    """
+
+    step = T.Unicode("").tag(sync=True)
+    completed = T.Float(0.0).tag(sync=True)
+    total = T.Float(None, allow_none=True).tag(sync=True)
+    running = T.Bool(False).tag(sync=True)
+    error = T.Unicode("").tag(sync=True)
+    status = T.Unicode("idle").tag(sync=True)  # idle, running, done, cancelled, failed
+
+    def __init__(self, **kwargs):
+        self.token = CancelToken()
+        self._bar = W.FloatProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="60%"))
+        self._label = W.Label("")
+        self._cancel = W.Button(description="Cancel", icon="stop", button_style="warning",
+                                disabled=True, tooltip="Stop the running stage")
+        self._cancel.add_class("mt-cancel")
+        self._error = W.HTML("")
+        self._error.add_class("mt-error")
+        self._cancel.on_click(lambda _b: self.cancel())
+        super().__init__([W.HBox([self._bar, self._label, self._cancel]), self._error], **kwargs)
+        self._thread: threading.Thread | None = None
+        self._last_draw = 0.0
+
+    # --- the hook
+    def hook(self, step: str, completed: float, total: float | None, artifact: Any = None) -> None:
+        if self.token.cancelled:
+            raise Cancelled(f"stage step '{step}' was cancelled")
+        self.step, self.completed, self.total = step, float(completed), (None if total is None else float(total))
+        now = time.monotonic()
+        if now - self._last_draw > 0.1 or (total is not None and completed >= total):
+            self._last_draw = now
+            self._draw()
+
+    def _draw(self):
+        if self.total:
+            self._bar.max = self.total
+            self._bar.value = min(self.completed, self.total)
+            pct = f" {100 * self.completed / self.total:.0f}%"
+        else:
+            self._bar.max, self._bar.value, pct = 1, 0, ""
+        self._label.value = f"{self.step}{pct}"
+
+    def cancel(self) -> None:
+        self.token.cancel()
+        self._label.value = f"{self.step}: cancelling…"
+
+    def show_error(self, exc: BaseException | str) -> None:
+        msg = str(exc)
+        self.error = msg
+        self._error.value = f'<div style="color:#b00020;white-space:pre-wrap">⚠ {esc(msg)}</div>' if msg else ""
+
+    # --- running a stage
+    def run(self, fn: Callable, *args, background: bool = False,
+            on_done: Callable[[Any], None] | None = None, **kwargs):
+        """Call ``fn(*args, hook=self.hook, **kwargs)``; show errors; returns the result
+        (or the thread when ``background``). ``on_done(result)`` runs after success."""
+        def work():
+            self.token.reset()
+            self.running, self.status = True, "running"
+            self._cancel.disabled = False
+            self.show_error("")
+            try:
+                result = fn(*args, hook=self.hook, **kwargs)
+            except Cancelled as exc:
+                self.status = "cancelled"
+                self.show_error(f"Cancelled: {exc}")
+                return None
+            except MovieTranslateError as exc:
+                self.status = "failed"
+                self.show_error(exc)
+                return None
+            except Exception as exc:  # noqa: BLE001 - shown in the UI and logged with traceback
+                logger.error("stage failed:\n%s", traceback.format_exc())
+                self.status = "failed"
+                self.show_error(f"{exc.__class__.__name__}: {exc}")
+                return None
+            finally:
+                self.running = False
+                self._cancel.disabled = True
+                self._draw()
+            self.status = "done"
+            if on_done is not None:
+                try:
+                    on_done(result)
+                except Exception as exc:  # noqa: BLE001
+                    self.status = "failed"
+                    self.show_error(f"{exc.__class__.__name__}: {exc}")
+            return result
+
+        if background:
+            self._thread = threading.Thread(target=work, daemon=True)
+            self._thread.start()
+            return self._thread
+        return work()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
