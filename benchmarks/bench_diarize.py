@@ -1,12 +1,17 @@
 """Diarization benchmark: DER and speaker count for every labelled recording in
 ../shared/media, and the real-time factor of the default diarizer.
 
-    python benchmarks/bench_diarize.py [--media ../shared/media] [--repeat 3]
+    python benchmarks/bench_diarize.py [--media ../shared/media] [--repeat 3] [--impl FILE]
 
 DER is pyannote.metrics' DiarizationErrorRate with a 0.25 s collar and overlapped speech
 scored. Single-speaker clips count as labelled for the speaker count (truth: 1).
 Published anchor (MODELS.md): pyannote community-1 DER 17.0 % on AMI IHM, 11.2 % on
 VoxConverse (full test sets; not the same recordings as here).
+
+Timing: wall RTF (best of --repeat) and process CPU seconds per audio second (all threads;
+on a shared machine the CPU figure is the steadier one). ``composite`` is sample + dev00
+repeated three times (3 minutes, references shifted), to time a longer recording.
+``--impl FILE`` times another copy of diarize.py (A/B against an older version).
 """
 
 from __future__ import annotations
@@ -38,16 +43,52 @@ def _ann(turns):
     return a
 
 
+def _load_impl(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("movietranslate._bench_diarize", path)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "movietranslate"
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _recordings(media, load_audio, read_rttm):
+    """(name, audio, reference turns) of every labelled recording, then the composite."""
+    import numpy as np
+
+    out = []
+    for rttm in sorted(media.glob("diar/*.rttm")):
+        rel = f"diar/{rttm.stem}.wav"
+        out.append((rel, load_audio(media / rel), read_rttm(rttm)))
+    parts, ref, t = [], [], 0.0
+    for _ in range(3):
+        for rel, audio, turns in out[:2]:
+            parts.append(audio)
+            ref += [type(x)(x.start + t, x.end + t, f"{rel}:{x.speaker}") for x in turns]
+            t += len(audio) / 16000
+    if len(out) >= 2:
+        out.append(("composite (sample+dev00)x3", np.concatenate(parts), tuple(ref)))
+    return out
+
+
 def main() -> int:
-    from movietranslate.diarize import DefaultDiarizer, DiarizeOptions, read_rttm
-    from movietranslate.media import load_audio
     from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from movietranslate.media import load_audio
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--media", default=str(ROOT.parent / "shared" / "media"))
     ap.add_argument("--repeat", type=int, default=3, help="timing runs per file (best is kept)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--impl", default=None, help="another diarize.py to time instead")
     args = ap.parse_args()
+    if args.impl:
+        mod = _load_impl(args.impl)
+    else:
+        import movietranslate.diarize as mod
+    DefaultDiarizer, DiarizeOptions, read_rttm = mod.DefaultDiarizer, mod.DiarizeOptions, mod.read_rttm
     media = Path(args.media)
     if not media.is_dir():
         print(f"media folder not found: {media}")
@@ -60,32 +101,30 @@ def main() -> int:
     print(f"cpu load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
           f"threads={args.threads}")
     print(f"{'recording':42s} {'DER':>6s} {'conf':>6s} {'miss':>6s} {'fa':>6s} "
-          f"{'spk':>7s} {'RTF':>6s}  published")
+          f"{'spk':>7s} {'RTF':>6s} {'CPU/s':>6s}  published")
     total_audio = total_time = total_cpu = 0.0
     right = n = 0
-    for rttm in sorted(media.glob("diar/*.rttm")):
-        rel = f"diar/{rttm.stem}.wav"
-        audio = load_audio(media / rel)
+    for rel, audio, ref in _recordings(media, load_audio, read_rttm):
         times, cpus = [], []
         for _ in range(args.repeat):
             t0, c0 = time.perf_counter(), time.process_time()
             diar = d.diarize(audio, opts)
             times.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - c0)
-        ref = read_rttm(rttm)
         metric = DiarizationErrorRate(collar=0.25)
         comp = metric(_ann(ref), _ann(diar.turns), detailed=True)
         tot = comp["total"] or 1.0
         n_ref = len({t.speaker for t in ref})
-        right += len(diar.speakers) == n_ref
-        n += 1
+        if not rel.startswith("composite"):  # the composite only times a long recording
+            right += len(diar.speakers) == n_ref
+            n += 1
         total_audio += diar.duration
         total_time += min(times)
         total_cpu += min(cpus)
         print(f"{rel:42s} {comp['diarization error rate'] * 100:5.1f}% "
               f"{comp['confusion'] / tot * 100:5.1f}% {comp['missed detection'] / tot * 100:5.1f}% "
               f"{comp['false alarm'] / tot * 100:5.1f}% {len(diar.speakers):>3d}/{n_ref:<3d} "
-              f"{min(times) / diar.duration:6.3f}  {PUBLISHED.get(rel, '')}")
+              f"{min(times) / diar.duration:6.3f} {min(cpus) / diar.duration:6.3f}  {PUBLISHED.get(rel, '')}")
     for rel in SINGLE:
         p = media / rel
         if not p.is_file():
@@ -94,13 +133,14 @@ def main() -> int:
         t0, c0 = time.perf_counter(), time.process_time()
         diar = d.diarize(audio, opts)
         dt = time.perf_counter() - t0
-        total_cpu += time.process_time() - c0
+        dc = time.process_time() - c0
+        total_cpu += dc
         right += len(diar.speakers) == 1
         n += 1
         total_audio += diar.duration
         total_time += dt
         print(f"{rel:42s} {'':>6s} {'':>6s} {'':>6s} {'':>6s} {len(diar.speakers):>3d}/1   "
-              f"{dt / diar.duration:6.3f}")
+              f"{dt / diar.duration:6.3f} {dc / diar.duration:6.3f}")
     print(f"speaker count right on {right}/{n} labelled recordings")
     print(f"overall RTF {total_time / total_audio:.3f} wall (target <= 0.05 on 2 cores); "
           f"CPU seconds per audio second {total_cpu / total_audio:.3f} (on 2 free cores the wall "

@@ -272,20 +272,40 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
 
 
 def embed_windows(feats: np.ndarray, starts: Sequence[int], threads: int = 2,
-                  batch: int = 256) -> np.ndarray:
-    """Unit d-vectors of the 80-frame windows starting at the given frames."""
-    sess = _embedder(threads)
+                  batch: int = 64) -> np.ndarray:
+    """Unit d-vectors of the 80-frame windows starting at the given frames.
+
+    The windows go to a single-threaded embedder session in balanced batches of at most
+    ``batch`` (at least two batches, so that two cores have work), and ``threads`` batches
+    run at once. The LSTM's 240 sequential steps make onnxruntime's intra-op threading
+    wait at every step (more CPU, little speed-up); whole batches in parallel keep the cores
+    busy. The int8 LSTM quantizes its activations per batch, so the batching (which does not
+    depend on ``threads``) decides the numbers: results are the same for any thread count."""
     starts = np.asarray(starts, dtype=int)
-    if len(starts) == 0:
+    n = len(starts)
+    if n == 0:
         return np.zeros((0, 256), np.float32)
     if len(feats) < WIN_FRAMES:
         feats = np.concatenate([feats, np.zeros((WIN_FRAMES - len(feats), feats.shape[1]), feats.dtype)])
     starts = np.clip(starts, 0, len(feats) - WIN_FRAMES)
-    out = []
-    for i in range(0, len(starts), batch):
-        idx = starts[i:i + batch, None] + np.arange(WIN_FRAMES)[None, :]
-        x = np.ascontiguousarray(feats[idx], dtype=np.float32)
-        out.append(sess.run(None, {"mel_window": x})[0])
+    # (windows, 80, 40) as a strided view; each batch is gathered once, contiguous
+    view = np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(feats, np.float32),
+                                                    WIN_FRAMES, axis=0).transpose(0, 2, 1)
+    n_chunks = min(n, max(2, -(-n // max(1, batch))))
+    chunks = np.array_split(starts, n_chunks)
+    sess = _embedder(1)
+
+    def run(idx):
+        return sess.run(None, {"mel_window": np.ascontiguousarray(view[idx])})[0]
+
+    workers = max(1, min(threads, n_chunks))
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            out = list(pool.map(run, chunks))
+    else:
+        out = [run(c) for c in chunks]
     e = np.concatenate(out).astype(np.float32)
     return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
 
@@ -351,7 +371,19 @@ def _kmeans_labels(V: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     if k == 1:
         return np.zeros(len(V), int)
     Vn = V / (np.linalg.norm(V, axis=1, keepdims=True) + 1e-12)
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Vn)
+    # one thread: on a few hundred points OpenMP's spinning workers cost ten times the work
+    with _single_thread():
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Vn)
+
+
+def _single_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def cluster(X: np.ndarray, weights: np.ndarray, opts: DiarizeOptions,
