@@ -1,0 +1,301 @@
+"""The data and the protocol of the translation stage.
+
+A :class:`Translation` holds exactly one :class:`TranslatedLine` per source line, keyed by
+the source line's id (never merged, never shifted). Every backend implements the small
+:class:`Translator` protocol: translate a batch of :class:`LineRequest` values into a dict
+``{line id: text}`` (missing ids are allowed; the engine re-asks for them) and, optionally,
+shorten one line to a length budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+from ..data import Line, Transcript
+
+#: Bumped whenever prompts or the request layout change; part of every cache key.
+PROMPT_VERSION = "mt-prompt-3"
+
+
+@dataclass(frozen=True)
+class TranslationOptions:
+    """Options of the translation stage (they enter the workspace key and the report).
+
+    ``context_window``: neighbouring source lines sent on each side of a line.
+    ``batch_size``: lines per request (None: the backend's preference; 1 for small models).
+    ``shorten_rounds``: how many times a line over its length budget is asked again.
+    ``glossary_rounds``: how many times a line that misses a glossary term is asked again.
+    ``repair_rounds``: how many times ids that came back missing or invalid are asked again.
+    ``rates``: per-language speaking rates overriding :data:`budget.DEFAULT_RATES`
+    (units per second; a tuple of ``(language, rate)`` pairs so the options stay hashable).
+    ``budget_slack``: a line may use this factor more units than its slot strictly allows.
+    ``concurrency``: parallel requests at most; ``timeout``: seconds per request;
+    ``max_retries``: retries of one request after HTTP 429/5xx, timeouts or lost connections.
+    ``price_per_mtok``: (input, output) price per million tokens, for the cost estimate.
+    """
+
+    source_language: str | None = None
+    context_window: int = 2
+    synopsis: str | None = None
+    make_synopsis: bool = True
+    batch_size: int | None = None
+    shorten_rounds: int = 2
+    glossary_rounds: int = 1
+    repair_rounds: int = 2
+    budget: bool = True
+    budget_slack: float = 1.15
+    rates: tuple[tuple[str, float], ...] = ()
+    concurrency: int = 2
+    timeout: float = 120.0
+    max_retries: int = 5
+    temperature: float = 0.0
+    price_per_mtok: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["rates"] = [list(r) for r in self.rates]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "TranslationOptions":
+        d = dict(d)
+        d["rates"] = tuple((str(a), float(b)) for a, b in d.get("rates", ()) or ())
+        if d.get("price_per_mtok") is not None:
+            d["price_per_mtok"] = tuple(d["price_per_mtok"])
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """Everything a backend needs to translate one line.
+
+    ``before``/``after``: neighbouring source lines (text only, for context).
+    ``speaker``/``gender``: the character's (translated) name and gender, when known.
+    ``max_units``: the length budget (syllables, or characters for CJK), None when unbounded.
+    ``terms``: glossary entries ``(source, target)`` that occur in this line.
+    ``variant``: 0 normally; a re-translation asked by the user counts up.
+    """
+
+    id: str
+    text: str
+    start: float = 0.0
+    end: float = 0.0
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    speaker: str | None = None
+    gender: str | None = None
+    max_units: int | None = None
+    terms: tuple[tuple[str, str], ...] = ()
+    synopsis: str | None = None
+    variant: int = 0
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+@dataclass
+class Usage:
+    """Token and request accounting (thread-safe counters)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+    retries: int = 0
+    failed_requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, prompt_tokens: int = 0, completion_tokens: int = 0, requests: int = 0,
+            retries: int = 0, failed_requests: int = 0) -> None:
+        with self._lock:
+            self.prompt_tokens += int(prompt_tokens or 0)
+            self.completion_tokens += int(completion_tokens or 0)
+            self.requests += requests
+            self.retries += retries
+            self.failed_requests += failed_requests
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                    "total_tokens": self.prompt_tokens + self.completion_tokens,
+                    "requests": self.requests, "retries": self.retries,
+                    "failed_requests": self.failed_requests}
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """One translation backend.
+
+    ``name``: registry name; ``identity``: backend and model, part of every cache key;
+    ``cacheable``: whether results may be cached per line (False for cheap, file-backed
+    backends like ``manual``); ``usage``: a :class:`Usage`.
+    """
+
+    name: str
+    identity: str
+    cacheable: bool
+    usage: Usage
+
+    def translate(self, requests: Sequence[LineRequest], *, source: str, target: str,
+                  options: TranslationOptions) -> dict[str, str]:
+        """Translate a batch; return ``{id: text}`` (ids may be missing; the engine re-asks)."""
+        ...
+
+    def shorten(self, request: LineRequest, text: str, max_units: int, *, source: str,
+                target: str, options: TranslationOptions) -> str | None:
+        """A shorter rendering of ``text`` within ``max_units``, or None if unsupported."""
+        ...
+
+
+@dataclass(frozen=True)
+class TranslatedLine:
+    """The translation of one source line (same id, same times)."""
+
+    id: str
+    start: float
+    end: float
+    source: str
+    text: str
+    character: str | None = None
+    human_edited: bool = False
+    over_budget: bool = False
+    max_units: int | None = None
+    units: int = 0
+    glossary_missed: tuple[str, ...] = ()
+    subtitle_problems: tuple[str, ...] = ()
+    missing: bool = False      # the backend never returned a valid translation
+    cached: bool = False       # came from the per-line cache in this run
+    rounds: int = 0            # extra requests spent on this line (repair, glossary, shorten)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict:
+        d = {"id": self.id, "start": round(self.start, 3), "end": round(self.end, 3),
+             "source": self.source, "text": self.text}
+        if self.character is not None:
+            d["character"] = self.character
+        d.update(human_edited=self.human_edited, over_budget=self.over_budget,
+                 max_units=self.max_units, units=self.units,
+                 glossary_missed=list(self.glossary_missed),
+                 subtitle_problems=list(self.subtitle_problems), missing=self.missing,
+                 cached=self.cached, rounds=self.rounds)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "TranslatedLine":
+        return cls(id=str(d["id"]), start=float(d["start"]), end=float(d["end"]),
+                   source=str(d.get("source", "")), text=str(d.get("text", "")),
+                   character=d.get("character"), human_edited=bool(d.get("human_edited", False)),
+                   over_budget=bool(d.get("over_budget", False)), max_units=d.get("max_units"),
+                   units=int(d.get("units", 0)),
+                   glossary_missed=tuple(d.get("glossary_missed", ())),
+                   subtitle_problems=tuple(d.get("subtitle_problems", ())),
+                   missing=bool(d.get("missing", False)), cached=bool(d.get("cached", False)),
+                   rounds=int(d.get("rounds", 0)))
+
+    def as_line(self) -> Line:
+        return Line(id=self.id, start=self.start, end=self.end, text=self.text,
+                    character=self.character)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A film's translation: one line per source line, in source order."""
+
+    lines: tuple[TranslatedLine, ...]
+    source_language: str
+    target_language: str
+    backend: str = ""
+    model: str = ""
+    options: dict = field(default_factory=dict)
+    usage: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)       # character id -> translated name
+    synopsis: str | None = None
+    glossary_hit_rate: float | None = None
+
+    def __post_init__(self):
+        ids = [ln.id for ln in self.lines]
+        if len(set(ids)) != len(ids):
+            raise ValueError("line ids must be unique")
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self):
+        return iter(self.lines)
+
+    def texts(self) -> dict[str, str]:
+        """``{line id: translated text}`` for every line."""
+        return {ln.id: ln.text for ln in self.lines}
+
+    def line(self, line_id: str) -> TranslatedLine:
+        for ln in self.lines:
+            if ln.id == line_id:
+                return ln
+        raise KeyError(line_id)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(ln.id for ln in self.lines)
+
+    def with_edit(self, line_id: str, text: str) -> "Translation":
+        """A new translation in which a person has set one line's text (kept across re-runs)."""
+        self.line(line_id)
+        return self.with_lines(dataclasses.replace(ln, text=str(text), human_edited=True, missing=False)
+                               if ln.id == line_id else ln for ln in self.lines)
+
+    def with_lines(self, lines: Iterable[TranslatedLine]) -> "Translation":
+        return dataclasses.replace(self, lines=tuple(lines))
+
+    def to_transcript(self) -> Transcript:
+        """The target-language lines as a :class:`Transcript` (same ids and times)."""
+        return Transcript(lines=tuple(ln.as_line() for ln in self.lines),
+                          language=self.target_language, source="translation")
+
+    def summary(self) -> dict:
+        n = len(self.lines)
+        return {"lines": n, "over_budget": sum(ln.over_budget for ln in self.lines),
+                "missing": sum(ln.missing for ln in self.lines),
+                "human_edited": sum(ln.human_edited for ln in self.lines),
+                "cached": sum(ln.cached for ln in self.lines),
+                "glossary_missed": sum(bool(ln.glossary_missed) for ln in self.lines),
+                "subtitle_problems": sum(bool(ln.subtitle_problems) for ln in self.lines),
+                "glossary_hit_rate": self.glossary_hit_rate, **{k: v for k, v in self.usage.items()}}
+
+    def to_dict(self) -> dict:
+        return {"version": 1, "source_language": self.source_language,
+                "target_language": self.target_language, "backend": self.backend,
+                "model": self.model, "options": self.options, "usage": self.usage,
+                "names": self.names, "synopsis": self.synopsis,
+                "glossary_hit_rate": self.glossary_hit_rate,
+                "lines": [ln.to_dict() for ln in self.lines]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Translation":
+        return cls(lines=tuple(TranslatedLine.from_dict(x) for x in d["lines"]),
+                   source_language=d["source_language"], target_language=d["target_language"],
+                   backend=d.get("backend", ""), model=d.get("model", ""),
+                   options=dict(d.get("options") or {}), usage=dict(d.get("usage") or {}),
+                   names=dict(d.get("names") or {}), synopsis=d.get("synopsis"),
+                   glossary_hit_rate=d.get("glossary_hit_rate"))
+
+
+def character_info(cast: Any, character_id: str | None) -> tuple[str | None, str | None]:
+    """(name, gender) of a character from a duck-typed cast; (None, None) when unknown."""
+    if cast is None or not character_id:
+        return None, None
+    try:
+        ch = cast.character(character_id)
+    except Exception:  # noqa: BLE001 - any cast-like object; unknown id
+        return None, None
+    name = getattr(ch, "name", None)
+    gender = getattr(ch, "gender", None)
+    if gender in (None, "", "unknown"):
+        gender = None
+    return (str(name) if name else None), gender

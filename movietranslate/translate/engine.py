@@ -1,0 +1,409 @@
+"""The translation engine: context, glossary, budgets, cache, re-asks, concurrency.
+
+:func:`translate` turns a transcript into a :class:`Translation` with exactly one line per
+source line. For each line it builds a :class:`LineRequest` (neighbouring lines, synopsis,
+speaker name and gender, glossary terms, length budget), looks it up in the per-line
+cache, and sends the rest to the backend in batches (a thread pool bounded by
+``options.concurrency``). Ids that come back missing or invalid are asked again, alone; a
+line that misses a glossary term is asked again with the term required; a line over its
+budget is asked for a shorter rendering; whatever is still wrong is flagged. Every finished
+line is committed to the cache at once, so a run that fails midway keeps its work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, Iterable
+
+from ..data import Line, Transcript, is_cjk
+from ..errors import BadInputError, Cancelled, MissingBackendError, MovieTranslateError, StageError
+from ..progress import ProgressHook, call_hook
+from ..segmentation import SubtitleRules, check_line
+from ..workspace import stable_hash
+from .base import (PROMPT_VERSION, LineRequest, TranslatedLine, Translation, TranslationOptions,
+                   Translator, character_info)
+from .budget import budget_for, count_units
+from .cache import MemoryCache, line_key
+from .glossary import Glossary
+
+logger = logging.getLogger("movietranslate")
+
+_AUTO_NAME = re.compile(r"^(C\d+|SPEAKER[_ ]?\d+|Speaker ?\d+|spk_?\d+|unknown|\?)$", re.I)
+_SCRIPTS = {"zh": "han", "yue": "han", "ja": "kana", "ko": "hangul", "ru": "cyrillic",
+            "uk": "cyrillic", "bg": "cyrillic", "sr": "cyrillic", "ar": "arabic", "fa": "arabic",
+            "he": "hebrew", "hi": "devanagari", "th": "thai", "el": "greek"}
+MAX_LINE_CHARS = 2000  # longer source lines are cut (and flagged) before they reach a model
+
+
+# ---------------------------------------------------------------- backends registry
+
+_BACKENDS = {
+    "openai": ("movietranslate.translate.openai_backend", "OpenAITranslator",
+               "any OpenAI-compatible endpoint (presets: deepseek, glm, openai, ollama, vllm, llamacpp)"),
+    "local": ("movietranslate.translate.local_backend", "LocalTranslator",
+              "in-process llama-cpp-python on a GGUF (bundled Gemma 3 270M: draft quality)"),
+    "whisper": ("movietranslate.translate.whisper_backend", "WhisperTranslator",
+                "speech to English with Whisper's translate task, per line's audio"),
+    "manual": ("movietranslate.translate.manual_backend", "ManualTranslator",
+               "import a translated SRT/VTT/ASS and align it to our lines by time"),
+}
+
+
+def get_translator(name: str = "local", **kwargs) -> Translator:
+    """A translation backend by name: ``openai``, ``local``, ``whisper`` or ``manual``.
+    A preset name (``deepseek``, ``glm``, ``ollama``, ``vllm``, ``llamacpp``) selects the
+    ``openai`` backend with that preset."""
+    import importlib
+
+    from .openai_backend import PRESETS
+    if name in PRESETS and name not in _BACKENDS:
+        kwargs.setdefault("preset", name)
+        name = "openai"
+    if name not in _BACKENDS:
+        raise MissingBackendError(f"Unknown translation backend '{name}'. Known: "
+                                  f"{', '.join(sorted(_BACKENDS))}.", backend=name)
+    mod, cls, _ = _BACKENDS[name]
+    return getattr(importlib.import_module(mod), cls)(**kwargs)
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _script(lang: str) -> str:
+    return _SCRIPTS.get((lang or "").split("-")[0].lower(), "latin")
+
+
+def _cast_names(translator, lines, cast, glossary: Glossary, source, to, options, cache) -> dict:
+    out = {}
+    for cid in dict.fromkeys(ln.character for ln in lines if ln.character):
+        name, _gender = character_info(cast, cid)
+        if not name or _AUTO_NAME.match(name.strip()):
+            continue
+        known = dict(glossary.relevant(name)).get(name) or next(
+            (t.target for t in glossary.terms if t.source.casefold() == name.casefold()), None)
+        if known:
+            out[cid] = known
+            continue
+        if _script(source) == _script(to) or not hasattr(translator, "translate_name"):
+            out[cid] = name
+            continue
+        key = stable_hash("name", PROMPT_VERSION, translator.identity, name, source, to)
+        hit = cache.get(key)
+        if hit is not None:
+            out[cid] = hit["text"]
+            continue
+        try:
+            t = translator.translate_name(name, source=source, target=to, options=options)
+        except MovieTranslateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a name is worth a warning, not the run
+            logger.warning("translate: could not translate the name %r: %s", name, exc)
+            t = None
+        out[cid] = t or name
+        if t:
+            cache.put(key, {"text": t})
+    return out
+
+
+def _make_synopsis(translator, lines, names, source, options, cache) -> str | None:
+    if options.synopsis:
+        return options.synopsis
+    if not options.make_synopsis or not hasattr(translator, "summarize") or \
+            not getattr(translator, "summarizes", True):
+        return None
+    texts = [f"{names.get(ln.character, 'Someone') if ln.character else '-'}: {ln.text}"
+             for ln in lines if ln.text.strip()]
+    if len(texts) < 3:
+        return None
+    step = max(1, len(texts) // 60)
+    sample = "\n".join(texts[::step])[:4000]
+    key = stable_hash("synopsis", PROMPT_VERSION, translator.identity, sample, source)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit["text"]
+    try:
+        s = translator.summarize(sample, source=source, options=options)
+    except MovieTranslateError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("translate: no synopsis (%s)", exc)
+        return None
+    if s:
+        cache.put(key, {"text": s})
+    return s
+
+
+def build_requests(lines, *, to, options, names, genders, glossary: Glossary, synopsis,
+                   variants=None) -> list[LineRequest]:
+    w = max(0, options.context_window)
+    reqs = []
+    variants = variants or {}
+
+    def show(ln):
+        who = names.get(ln.character) if ln.character else None
+        t = ln.text[:300]
+        return f"{who}: {t}" if who else t
+
+    for i, ln in enumerate(lines):
+        text = ln.text.strip()[:MAX_LINE_CHARS]
+        before = tuple(show(x) for x in lines[max(0, i - w):i] if x.text.strip())
+        after = tuple(show(x) for x in lines[i + 1:i + 1 + w] if x.text.strip())
+        max_units = (budget_for(ln.duration, to, rates=options.rates, slack=options.budget_slack)
+                     if options.budget and ln.duration > 0 else None)
+        reqs.append(LineRequest(id=ln.id, text=text, start=ln.start, end=ln.end, before=before,
+                                after=after, speaker=names.get(ln.character) if ln.character else None,
+                                gender=genders.get(ln.character) if ln.character else None,
+                                max_units=max_units, terms=glossary.relevant(text), synopsis=synopsis,
+                                variant=int(variants.get(ln.id, 0))))
+    return reqs
+
+
+def _options_for(options: TranslationOptions, reqs) -> TranslationOptions:
+    if any(r.variant for r in reqs):  # a re-translation asked by the user: allow another wording
+        return dataclasses.replace(options, temperature=max(options.temperature, 0.7))
+    return options
+
+
+# ---------------------------------------------------------------- the engine
+
+def translate(transcript: Transcript, *, to: str, backend: Translator | str = "local",
+              options: TranslationOptions | None = None, cast: Any = None,
+              glossary: Glossary | None = None, hook: ProgressHook | None = None, cache=None,
+              only: Iterable[str] | None = None, variants: dict | None = None,
+              edits: dict | None = None, backend_options: dict | None = None) -> Translation:
+    """Translate every line of ``transcript`` into ``to``; one result per line id.
+
+    ``backend``: a :class:`Translator` or a name for :func:`get_translator` (with
+    ``backend_options``). ``cast``: anything with ``character(id).name/.gender``.
+    ``cache``: an object with ``get(key)``/``put(key, value)`` (default: in memory).
+    ``only``: ids to translate afresh (cache not read for them). ``variants``: id -> n, a
+    re-translation counter that enters the key and allows a new wording. ``edits``:
+    id -> text set by a person; those lines keep that text and are not sent.
+    """
+    if not to or not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?", to):
+        raise BadInputError(f"Unknown target language '{to}'.", accepted="a language code such as zh, en, fr")
+    options = options or TranslationOptions()
+    translator = get_translator(backend, **(backend_options or {})) if isinstance(backend, str) else backend
+    cache = cache if cache is not None else MemoryCache()
+    source = options.source_language or transcript.language or "und"
+    lines = list(transcript.lines)
+    edits = dict(edits or {})
+    only = set(only or ())
+    t0 = time.perf_counter()
+    usage0 = translator.usage.snapshot()
+    glossary = (glossary or Glossary()).for_language(to)
+
+    names = _cast_names(translator, lines, cast, glossary, source, to, options, cache)
+    for cid, tname in names.items():
+        src_name, _ = character_info(cast, cid)
+        if src_name and not any(t.source.casefold() == src_name.casefold() for t in glossary.terms):
+            glossary = glossary.add(src_name, tname, to.split("-")[0], note="character")
+    genders = {ln.character: character_info(cast, ln.character)[1] for ln in lines if ln.character}
+    synopsis = _make_synopsis(translator, lines, names, source, options, cache)
+    reqs = build_requests(lines, to=to, options=options, names=names, genders=genders,
+                          glossary=glossary, synopsis=synopsis, variants=variants)
+    extra_key = (lambda r: (round(r.start, 3), round(r.end, 3))) if getattr(translator, "time_keyed", False) \
+        else (lambda r: None)
+    keys = {r.id: line_key(r, identity=translator.identity, source=source, target=to, extra=extra_key(r))
+            for r in reqs}
+
+    results: dict[str, dict] = {}
+    todo: list[LineRequest] = []
+    for r in reqs:
+        if r.id in edits:
+            continue
+        if not r.text:
+            results[r.id] = {"text": "", "rounds": 0, "missed": [], "cached": False}
+            continue
+        hit = cache.get(keys[r.id]) if (translator.cacheable and r.id not in only) else None
+        if hit is not None:
+            results[r.id] = {**hit, "cached": True}
+        else:
+            todo.append(r)
+
+    total = len(reqs)
+    done = total - len(todo)
+    call_hook(hook, "translate", done, total)
+    reasks = getattr(translator, "reasks", True)
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def ask(batch, strict=False):
+        return translator.translate(batch, source=source, target=to, options=_options_for(options, batch),
+                                    strict_terms=strict) if strict else \
+            translator.translate(batch, source=source, target=to, options=_options_for(options, batch))
+
+    def finish(r: LineRequest, text: str | None, rounds: int) -> dict:
+        if text is None:
+            return {"text": "", "rounds": rounds, "missed": [t for _s, t in r.terms], "missing": True}
+        missed = list(Glossary.missed(r.terms, text))
+        g = 0
+        while missed and reasks and g < options.glossary_rounds:
+            g += 1
+            rounds += 1
+            alt = ask([r], strict=True).get(r.id)
+            if alt is not None:
+                m2 = list(Glossary.missed(r.terms, alt))
+                if len(m2) < len(missed):
+                    text, missed = alt, m2
+        units = count_units(text, to)
+        s = 0
+        while r.max_units and units > r.max_units and reasks and s < options.shorten_rounds:
+            s += 1
+            rounds += 1
+            alt = translator.shorten(r, text, r.max_units, source=source, target=to,
+                                     options=_options_for(options, [r]))
+            if alt is None:
+                break
+            u2, m2 = count_units(alt, to), list(Glossary.missed(r.terms, alt))
+            if u2 < units and len(m2) <= len(missed):
+                text, units, missed = alt, u2, m2
+        value = {"text": text, "rounds": rounds, "missed": missed}
+        if translator.cacheable:
+            cache.put(keys[r.id], value)
+        return value
+
+    def run_batch(batch: list[LineRequest]) -> dict[str, dict]:
+        if stop.is_set():
+            return {}
+        got = dict(ask(batch))
+        rounds = {r.id: 0 for r in batch}
+        out = {}
+        missing = [r for r in batch if r.id not in got]
+        for _ in range(options.repair_rounds if reasks else 0):
+            if not missing or stop.is_set():
+                break
+            for r in missing:  # re-ask only those ids, one at a time
+                rounds[r.id] += 1
+                v = ask([r]).get(r.id)
+                if v is not None:
+                    got[r.id] = v
+            missing = [r for r in missing if r.id not in got]
+        for r in batch:
+            if stop.is_set():
+                break
+            out[r.id] = finish(r, got.get(r.id), rounds[r.id])
+        return out
+
+    bs = options.batch_size or getattr(translator, "batch_size", 8) or 8
+    batches = [todo[i:i + bs] for i in range(0, len(todo), bs)]
+    workers = max(1, min(options.concurrency, getattr(translator, "max_concurrency", 8), len(batches) or 1))
+    failure: tuple[str, BaseException] | None = None
+    if batches:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mt-translate") as ex:
+            futs = {ex.submit(run_batch, b): b for b in batches}
+            try:
+                for fut in as_completed(futs):
+                    b = futs[fut]
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - collected, re-raised below
+                        if failure is None:
+                            failure = (b[0].id, exc)
+                        stop.set()
+                        continue
+                    with lock:
+                        results.update(res)
+                        done += len(res)
+                    call_hook(hook, "translate", done, total)
+            except BaseException:
+                stop.set()
+                for f in futs:
+                    f.cancel()
+                raise
+    if failure is not None:
+        first_id, exc = failure
+        if isinstance(exc, (BadInputError, Cancelled, MissingBackendError)):
+            raise exc
+        finished = sum(1 for r in reqs if r.id in results)
+        raise StageError(f"{finished} of {total} lines are translated and kept; the rest failed "
+                         f"({exc.__class__.__name__}: {exc}). Run again to finish them.",
+                         stage="translate", line_id=first_id) from exc
+
+    rules = SubtitleRules.for_language(to)
+    cjk = is_cjk(to)
+    out_lines = []
+    applicable = hits = 0
+    for ln, r in zip(lines, reqs):
+        if ln.id in edits:
+            text, human, v = str(edits[ln.id]), True, {"rounds": 0, "missed": list(Glossary.missed(r.terms, str(edits[ln.id])))}
+        else:
+            v = results.get(ln.id, {"text": "", "missing": bool(r.text), "rounds": 0, "missed": []})
+            text, human = v["text"], False
+        units = count_units(text, to)
+        probs = tuple(p for p in check_line(Line(ln.id, ln.start, ln.end, text), rules, cjk)
+                      if p.startswith(("rows", "reading"))) if text else ()
+        missing = bool(v.get("missing")) and not human
+        if r.terms and not missing:
+            applicable += len(r.terms)
+            hits += len(r.terms) - len(v.get("missed", ()))
+        out_lines.append(TranslatedLine(
+            id=ln.id, start=ln.start, end=ln.end, source=ln.text, text=text, character=ln.character,
+            human_edited=human, over_budget=bool(r.max_units and units > r.max_units),
+            max_units=r.max_units, units=units, glossary_missed=tuple(v.get("missed", ())),
+            subtitle_problems=probs, missing=missing, cached=bool(v.get("cached")),
+            rounds=int(v.get("rounds", 0))))
+
+    u1 = translator.usage.snapshot()
+    usage = {k: u1[k] - usage0.get(k, 0) for k in u1}
+    usage.update(lines=total, lines_requested=len(todo), cached_lines=sum(1 for x in out_lines if x.cached),
+                 seconds=round(time.perf_counter() - t0, 3))
+    if options.price_per_mtok:
+        pin, pout = options.price_per_mtok
+        usage["cost"] = round(usage["prompt_tokens"] * pin / 1e6 + usage["completion_tokens"] * pout / 1e6, 6)
+    call_hook(hook, "translate", total, total)
+    return Translation(lines=tuple(out_lines), source_language=source, target_language=to,
+                       backend=translator.name, model=translator.identity, options=options.to_dict(),
+                       usage=usage, names=names, synopsis=synopsis,
+                       glossary_hit_rate=(hits / applicable) if applicable else None)
+
+
+def shorten(line_id: str, text: str, max_units: int, *, to: str, backend: Translator | str = "local",
+            source_text: str = "", source_language: str = "en", options: TranslationOptions | None = None,
+            terms: tuple = (), rounds: int | None = None, backend_options: dict | None = None) -> str:
+    """A shorter rendering of one translated line within ``max_units`` (syllables, or
+    characters for CJK): asks the backend up to ``rounds`` times and returns the shortest
+    candidate that keeps the glossary terms; the original text if nothing shorter came back.
+    For the dub's timing fit."""
+    options = options or TranslationOptions()
+    translator = get_translator(backend, **(backend_options or {})) if isinstance(backend, str) else backend
+    req = LineRequest(id=line_id, text=source_text or text, max_units=max_units, terms=tuple(terms))
+    best, best_u = text, count_units(text, to)
+    for _ in range(options.shorten_rounds if rounds is None else rounds):
+        if best_u <= max_units:
+            break
+        alt = translator.shorten(req, best, max_units, source=source_language, target=to, options=options)
+        if alt is None:
+            break
+        u = count_units(alt, to)
+        if u < best_u and not Glossary.missed(req.terms, alt):
+            best, best_u = alt, u
+    return best
+
+
+def shortener(backend: Translator | str, *, to: str, source_language: str = "en",
+              sources: dict[str, str] | None = None, glossary: Glossary | None = None,
+              options: TranslationOptions | None = None, backend_options: dict | None = None):
+    """A callback ``fn(line_id, text, max_seconds) -> str | None`` for the dub's timing fit:
+    turns the seconds into a unit budget at the target language's speaking rate and asks
+    the backend for a shorter rendering; None when nothing shorter came back."""
+    options = options or TranslationOptions()
+    translator = get_translator(backend, **(backend_options or {})) if isinstance(backend, str) else backend
+    gl = (glossary or Glossary()).for_language(to)
+    sources = sources or {}
+
+    def fn(line_id: str, text: str, max_seconds: float) -> str | None:
+        units = budget_for(max_seconds, to, rates=options.rates, slack=1.0)
+        src = sources.get(line_id, "")
+        out = shorten(line_id, text, units, to=to, backend=translator, source_text=src,
+                      source_language=source_language, options=options, terms=gl.relevant(src))
+        return out if out != text else None
+    return fn

@@ -1,0 +1,295 @@
+"""The translation stage over a film's workspace.
+
+Writes, atomically, into the workspace::
+
+    translation.json         the Translation (machine output with human edits applied)
+    target.srt               the translated subtitles (same ids and times as source.srt)
+    bilingual.srt            target over source, one event per line
+    glossary.json            the project's term base (terms given with --glossary are merged in)
+    translation_edits.json   human edits {line id: {"text": ..., "source": ...}}; kept across
+                             re-runs unless ``overwrite_edits=True``
+    translation_usage.json   tokens, requests and cost of every run (appended)
+    cache/translate.sqlite   the per-line cache (survives a run that dies midway)
+
+The stage runs under :meth:`Workspace.run_stage` (key: transcript, cast names and genders,
+glossary, options, re-translation counters and the backend identity), so an unchanged
+re-run only reads the published result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..data import Transcript
+from ..errors import BadInputError, StageError
+from ..progress import ProgressHook
+from ..workspace import Workspace, atomic_write_json, read_json
+from .base import Translation, TranslationOptions, Translator
+from .cache import TranslationCache
+from .engine import get_translator, translate
+from .glossary import PROJECT_GLOSSARY, Glossary, effective
+
+logger = logging.getLogger("movietranslate")
+TRANSLATION_JSON = "translation.json"
+EDITS_JSON = "translation_edits.json"
+VARIANTS_JSON = "translation_variants.json"
+USAGE_JSON = "translation_usage.json"
+SUBTITLE_EXTS = (".srt", ".vtt", ".ass", ".ssa")
+
+
+def _ws(ws) -> Workspace:
+    return ws if isinstance(ws, Workspace) else Workspace(ws)
+
+
+def _json_or(path: Path, default):
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        return default
+    except ValueError:
+        logger.warning("%s is not valid JSON; ignoring it", path)
+        return default
+
+
+def load_cast(ws: Workspace):
+    """The workspace's cast (``characters.json``) when the characters stage has run, else None."""
+    p = ws.root / "characters.json"
+    if not p.is_file():
+        return None
+    try:
+        from .. import cast as castmod
+        d = read_json(p)
+        if isinstance(d, dict) and "characters" in d:
+            return castmod.Cast.from_dict(d)
+        if hasattr(castmod, "CastHistory"):
+            return castmod.CastHistory.from_dict(d).cast
+    except Exception as exc:  # noqa: BLE001 - a cast is optional context
+        logger.warning("could not read the cast from %s: %s", p, exc)
+    return None
+
+
+def load_translation(ws) -> Translation:
+    ws = _ws(ws)
+    p = ws.root / TRANSLATION_JSON
+    if not p.is_file():
+        raise StageError(f"{ws.root} has no translation yet; run translation first.", stage="translate")
+    return Translation.from_dict(read_json(p))
+
+
+def load_edits(ws) -> dict[str, str]:
+    d = _json_or(_ws(ws).root / EDITS_JSON, {})
+    return {k: v["text"] if isinstance(v, dict) else str(v) for k, v in d.items()}
+
+
+def _source_transcript(input_path, ws: Workspace, hook) -> Transcript:
+    from ..pipeline import load_transcript, publish_transcript, run_transcription
+
+    if (ws.root / "transcript.json").is_file():
+        return load_transcript(ws)
+    if input_path is None:
+        raise StageError(f"{ws.root} has no transcript; give the film or a subtitle file.", stage="translate")
+    p = Path(input_path)
+    if p.suffix.lower() in SUBTITLE_EXTS:
+        from .. import subtitles
+        t = subtitles.read(p)
+        publish_transcript(ws, t)
+        return t
+    return run_transcription(p, ws, hook=hook)
+
+
+def _make_backend(backend, input_path, ws: Workspace, kw: dict, hook) -> Translator:
+    if not isinstance(backend, str):
+        return backend
+    kw = {k: v for k, v in kw.items() if v is not None}
+    if backend == "whisper" and "audio" not in kw:
+        if input_path is None or Path(input_path).suffix.lower() in SUBTITLE_EXTS:
+            raise BadInputError("The whisper backend needs the film itself (its audio), not subtitles.")
+        from ..pipeline import prepare_media
+        kw["audio"] = prepare_media(input_path, ws, hook=hook).audio_path
+    return get_translator(backend, **kw)
+
+
+def publish(ws: Workspace, tr: Translation, transcript: Transcript | None = None, *,
+            formats: tuple[str, ...] = ("srt",)) -> None:
+    """Write translation.json, target.<fmt> and bilingual.<fmt> atomically."""
+    from .. import subtitles
+
+    atomic_write_json(ws.root / TRANSLATION_JSON, tr.to_dict())
+    target = tr.to_transcript()
+    src_lang = transcript.language if transcript is not None else tr.source_language
+    for fmt in formats:
+        subtitles.write(target, ws.root / f"target.{fmt}")
+        subtitles.write(target, ws.root / f"bilingual.{fmt}",
+                        second={ln.id: ln.source for ln in tr.lines}, second_language=src_lang)
+
+
+def run_translation(input_path: str | os.PathLike | None, ws, *, to: str,
+                    backend: Translator | str = "local", options: TranslationOptions | None = None,
+                    cast: Any = None, glossary: Glossary | str | os.PathLike | None = None,
+                    hook: ProgressHook | None = None, lines: Iterable[str] | None = None,
+                    character: str | None = None, retranslate: bool = False,
+                    overwrite_edits: bool = False, formats: tuple[str, ...] = ("srt",),
+                    **backend_kw) -> Translation:
+    """Translate the workspace's transcript (made from ``input_path`` when missing) into
+    ``to`` and publish the results. ``backend_kw`` go to the backend (``base_url``, ``model``,
+    ``preset``, ``api_key``, ``subtitles`` for manual, ``audio`` for whisper).
+
+    ``lines`` (ids) and/or ``character`` (a character id) asks those lines afresh (a new
+    variant each time); everything else comes from the cache. ``retranslate=True`` alone
+    asks every line afresh. Human edits are kept unless
+    ``overwrite_edits=True`` (which also forgets them).
+    """
+    ws = _ws(ws)
+    options = options or TranslationOptions()
+    transcript = _source_transcript(input_path, ws, hook)
+    if cast is None:
+        cast = load_cast(ws)
+    extra = None
+    if glossary is not None:
+        extra = glossary if isinstance(glossary, Glossary) else Glossary.load(glossary)
+        project = Glossary.load(ws.root / PROJECT_GLOSSARY) if (ws.root / PROJECT_GLOSSARY).is_file() else Glossary()
+        project.merged(extra).save(ws.root / PROJECT_GLOSSARY)
+    gl = effective(ws.root, extra).for_language(to)
+    translator = _make_backend(backend, input_path, ws, backend_kw, hook)
+
+    selected = set(lines or ())
+    if character is not None:
+        selected |= {ln.id for ln in transcript.lines if ln.character == character}
+    unknown = selected - {ln.id for ln in transcript.lines}
+    if unknown:
+        raise BadInputError(f"Unknown line id(s): {', '.join(sorted(unknown)[:5])}.")
+    variants = {k: int(v) for k, v in _json_or(ws.root / VARIANTS_JSON, {}).items()}
+    if selected:  # re-translate these lines: a new variant each time, cache not read
+        retranslate = True
+        for i in selected:
+            variants[i] = variants.get(i, 0) + 1
+        atomic_write_json(ws.root / VARIANTS_JSON, variants)
+    elif retranslate:
+        selected = {ln.id for ln in transcript.lines}
+    if overwrite_edits:
+        if (ws.root / EDITS_JSON).is_file():
+            atomic_write_json(ws.root / EDITS_JSON, {})
+    edits = load_edits(ws)
+
+    cast_info = None
+    if cast is not None:
+        cast_info = {ln.character: [getattr(_safe_char(cast, ln.character), "name", None),
+                                    getattr(_safe_char(cast, ln.character), "gender", None)]
+                     for ln in transcript.lines if ln.character}
+    variants_used = {k: v for k, v in variants.items() if k in {ln.id for ln in transcript.lines}}
+    inputs = {"transcript": transcript.to_dict(), "to": to, "cast": cast_info,
+              "glossary": gl.to_dict(), "variants": variants_used,
+              "fresh": sorted(selected) if retranslate else []}
+    cache = TranslationCache(ws.root / "cache" / "translate.sqlite")
+    box: dict = {}
+
+    def compute(tmp: Path):
+        tr = translate(transcript, to=to, backend=translator, options=options, cast=cast, glossary=gl,
+                       hook=hook, cache=cache, only=selected if retranslate else None,
+                       variants=variants_used)
+        box["tr"] = tr
+        (tmp / TRANSLATION_JSON).write_text(json.dumps(tr.to_dict(), ensure_ascii=False, indent=1))
+        return {k: v for k, v in tr.summary().items() if v is not None}
+
+    try:
+        run = ws.run_stage("translate", inputs=inputs, options=options.to_dict(),
+                           model=translator.identity, compute=compute,
+                           force=bool(retranslate))
+    finally:
+        cache.close()
+    tr = box.get("tr") or Translation.from_dict(read_json(run.path(TRANSLATION_JSON)))
+    if not run.cached:
+        _append_usage(ws, tr)
+    tr = apply_edits(tr, edits)
+    publish(ws, tr, transcript, formats=formats)
+    return tr
+
+
+def _safe_char(cast, cid):
+    try:
+        return cast.character(cid)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _append_usage(ws: Workspace, tr: Translation) -> None:
+    runs = _json_or(ws.root / USAGE_JSON, {"runs": []})
+    runs.setdefault("runs", []).append({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                        "backend": tr.backend, "model": tr.model,
+                                        "to": tr.target_language, **tr.usage})
+    tot = {}
+    for r in runs["runs"]:
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens", "requests", "retries", "cost"):
+            if isinstance(r.get(k), (int, float)):
+                tot[k] = round(tot.get(k, 0) + r[k], 6)
+    runs["total"] = tot
+    atomic_write_json(ws.root / USAGE_JSON, runs)
+
+
+def apply_edits(tr: Translation, edits: dict[str, str]) -> Translation:
+    from .budget import count_units
+
+    if not edits:
+        return tr
+    out = []
+    for ln in tr.lines:
+        if ln.id in edits:
+            text = edits[ln.id]
+            units = count_units(text, tr.target_language)
+            ln = dataclasses.replace(ln, text=text, human_edited=True, missing=False, units=units,
+                                     over_budget=bool(ln.max_units and units > ln.max_units))
+        out.append(ln)
+    return tr.with_lines(out)
+
+
+def edit_line(ws, line_id: str, text: str) -> Translation:
+    """Keep a person's translation of one line (never overwritten by a re-run unless asked)."""
+    ws = _ws(ws)
+    tr = load_translation(ws)
+    src = tr.line(line_id).source  # KeyError for an unknown id
+    d = _json_or(ws.root / EDITS_JSON, {})
+    d[line_id] = {"text": str(text), "source": src}
+    atomic_write_json(ws.root / EDITS_JSON, d)
+    tr = apply_edits(tr, {line_id: str(text)})
+    publish(ws, tr)
+    return tr
+
+
+def clear_edit(ws, line_id: str) -> None:
+    ws = _ws(ws)
+    d = _json_or(ws.root / EDITS_JSON, {})
+    if d.pop(line_id, None) is not None:
+        atomic_write_json(ws.root / EDITS_JSON, d)
+
+
+def shorten_line(ws, line_id: str, max_units: int, *, backend: Translator | str = "local",
+                 options: TranslationOptions | None = None, **backend_kw) -> str:
+    """Ask for a shorter rendering of one published line (for the dub's timing fit); the
+    shorter text replaces the machine translation in ``translation.json`` (a human edit is
+    never replaced: its text is returned as it is)."""
+    from .engine import shorten
+
+    ws = _ws(ws)
+    tr = load_translation(ws)
+    ln = tr.line(line_id)
+    if ln.human_edited:
+        return ln.text
+    translator = get_translator(backend, **backend_kw) if isinstance(backend, str) else backend
+    gl = effective(ws.root).for_language(tr.target_language)
+    new = shorten(line_id, ln.text, max_units, to=tr.target_language, backend=translator,
+                  source_text=ln.source, source_language=tr.source_language, options=options,
+                  terms=gl.relevant(ln.source))
+    if new != ln.text:
+        from .budget import count_units
+        u = count_units(new, tr.target_language)
+        tr = tr.with_lines(dataclasses.replace(x, text=new, units=u, over_budget=u > max_units,
+                                               max_units=max_units) if x.id == line_id else x
+                           for x in tr.lines)
+        publish(ws, tr)
+    return new

@@ -1,0 +1,85 @@
+"""Speech to English through Whisper's translate task, on each line's own audio.
+
+Each line's slice of the 16 kHz analysis audio (padded by ``pad`` seconds, clipped to the
+media) is translated on its own, so the output stays one to one with the source lines.
+Only English can come out (Whisper's translate task has no other target).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import numpy as np
+
+from ..errors import BadInputError
+from .base import Usage
+
+RATE = 16000
+
+
+class WhisperTranslator:
+    """``get_translator("whisper", audio=array_or_wav_path, asr=optional_backend)``."""
+
+    name = "whisper"
+    cacheable = True
+    time_keyed = True
+    reasks = False  # deterministic: asking again gives the same answer
+    batch_size = 4
+    max_concurrency = 1
+
+    def __init__(self, audio=None, *, asr=None, model: str | None = None, pad: float = 0.15):
+        self._audio = audio
+        self._asr = asr
+        self._model_name = model
+        self.pad = pad
+        self.usage = Usage()
+        self._lock = threading.Lock()
+        self._digest: str | None = None
+
+    @property
+    def asr(self):
+        if self._asr is None:
+            from ..asr import get_backend
+            self._asr = get_backend("faster-whisper", model=self._model_name)
+        return self._asr
+
+    @property
+    def audio(self) -> np.ndarray:
+        a = self._audio
+        if a is None:
+            raise BadInputError("The whisper translation backend needs the film's audio "
+                                "(get_translator('whisper', audio=...)); run it through the workspace stage.")
+        if isinstance(a, (str, os.PathLike)):
+            from ..media import read_wav
+            a = self._audio = read_wav(a)[0]
+        return a  # shape (n,), float32, 16 kHz
+
+    @property
+    def identity(self) -> str:
+        if self._digest is None:
+            self._digest = hashlib.sha256(np.ascontiguousarray(self.audio, dtype=np.float32)
+                                          .tobytes()).hexdigest()[:16]
+        return f"whisper:{getattr(self.asr, 'identity', 'base')}:{self._digest}"
+
+    def translate(self, requests, *, source, target, options, strict_terms: bool = False):
+        if (target or "").split("-")[0] != "en":
+            raise BadInputError(f"The whisper backend translates only into English, not '{target}'.",
+                                accepted="--to en, or another backend (openai, local, manual)")
+        audio = self.audio
+        out = {}
+        for r in requests:
+            a = max(0, int((r.start - self.pad) * RATE))
+            b = min(len(audio), int((r.end + self.pad) * RATE))
+            if b - a < RATE // 10:
+                continue
+            with self._lock:
+                text = self.asr.translate_segment(audio[a:b], language=source if source != "und" else None)
+            self.usage.add(requests=1)
+            if text.strip():
+                out[r.id] = " ".join(text.split())
+        return out
+
+    def shorten(self, request, text, max_units, *, source, target, options):
+        return None
