@@ -1,0 +1,56 @@
+"""``movietranslate dub INPUT --to LANG --workdir DIR``: every stage, cached, then the dub."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, friendly) -> None:
+    @app.command("dub")
+    @friendly
+    def dub_cmd(
+        input: Path = typer.Argument(..., help="The film."),
+        to: str = typer.Option(..., "--to", "-t", help="Target language (e.g. en, zh)."),
+        workdir: Path = typer.Option(..., "--workdir", "-w", help="The film's workspace folder."),
+        tts: str | None = typer.Option(None, "--tts", help="TTS backend: kokoro, piper, espeak, xtts."),
+        translation_backend: str | None = typer.Option(
+            None, "--translation-backend", help="whisper (to English), local, manual, openai ..."),
+        subtitles: Path | None = typer.Option(None, "--translated-subtitles",
+                                                 help="Your own translated SRT (manual backend)."),
+        source_language: str | None = typer.Option(None, "--from", help="Source language (default: detect)."),
+        lufs: float = typer.Option(-16.0, "--lufs", help="Integrated loudness target (EBU R128)."),
+        container: str = typer.Option("auto", "--container", help="auto, mp4 or mkv."),
+        burn_in: bool = typer.Option(False, "--burn-in", help="Burn the target subtitles into the picture."),
+        bilingual: bool = typer.Option(False, "--bilingual", help="Add a bilingual ASS subtitle track."),
+        separator: str = typer.Option("duck", "--separator", help="duck (default) or demucs."),
+        no_video: bool = typer.Option(False, "--no-video", help="Only DIR/dub.wav, no video."),
+        no_report: bool = typer.Option(False, "--no-report", help="Skip the quality report."),
+    ):
+        """Dub a film: writes DIR/dubbed.mp4 (or .mkv), DIR/dub.wav, DIR/clips/ and DIR/report.json."""
+        from .dub import DubOptions, run_dub
+        from .mix import MixOptions, MuxOptions
+        from .pipeline import open_workspace
+        from .progress import tqdm_hook
+
+        if container not in ("auto", "mp4", "mkv"):
+            from .errors import BadInputError
+            raise BadInputError(f"Unknown container {container!r}.", accepted="auto, mp4, mkv")
+        ws = open_workspace(workdir)
+        opts = DubOptions(target=to, backend=tts, mix=MixOptions(loudness_lufs=lufs, separator=separator),
+                          mux=MuxOptions(container=container, burn_in=burn_in, bilingual=bilingual), video=not no_video,
+                          report=not no_report)
+        tkw = {"subtitles": str(subtitles)} if subtitles else {}
+        backend = translation_backend or ("manual" if subtitles else None)
+        result = run_dub(input, ws, to=to, options=opts, translation_backend=backend,
+                         translation_options=tkw, source_language=source_language,
+                         hook=tqdm_hook(file=sys.stderr))
+        rep = result.report or {}
+        bt = rep.get("back_transcription") or {}
+        typer.echo(f"{sum(f.status == 'ok' for f in result.lines)} lines dubbed "
+                   f"({result.resynthesized} synthesized), max speed x{rep.get('timing', {}).get('max_speed_factor')}, "
+                   f"back-transcription WER {bt.get('wer')} CER {bt.get('cer')}, "
+                   f"loudness {result.mix_facts.get('loudness_lufs')} LUFS")
+        typer.echo(f"-> {result.video or result.dub_wav}" + (f", {result.report_path}" if result.report_path else ""))

@@ -1,0 +1,741 @@
+"""The dub: a voice per character, line clips fitted to their time, a mix and a video.
+
+:func:`dub` runs the whole stage over a workspace::
+
+    result = dub("film.mp4", ws, transcript, texts, target="en", cast=cast)
+
+Per line (:func:`fit_line`): synthesize at the natural rate and measure; if too long,
+raise the TTS speaking rate (at most ``tts_max_rate``), then time-stretch with pitch
+preserved (rubberband R3, else ffmpeg ``atempo``) up to ``stretch_cap`` of total speed,
+then borrow the free time after the line (up to the next line), else ask the translation
+for a shorter rendering (``shorten`` callback) and try again; as a last resort speed up to
+``stretch_max`` (never beyond 1.4) and cut the tail with a fade (recorded as overrun).
+A clip never overlaps the next line and a short line is never slowed down.
+
+Each clip is stored under a key made of its text, voice, slot and options, so changing one
+line's text or one character's voice re-synthesizes only those clips, then re-mixes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BadInputError, StageError
+from .mix import MIX_RATE, MixOptions, MuxOptions
+from .progress import ProgressHook, call_hook
+from .voices import CastingOptions, Voice
+
+logger = logging.getLogger("movietranslate")
+
+# shorten(line_id, text, max_seconds) -> a shorter rendering, or None
+ShortenFn = Callable[[str, str, float], "str | None"]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How a line's speech is fitted to its time (speed factors are ratios of durations)."""
+
+    tts_max_rate: float = 1.2     # the TTS's own speaking rate, at most
+    stretch_cap: float = 1.25     # total speed factor allowed before borrowing time / shortening
+    stretch_max: float = 1.4      # absolute limit of the total speed factor (never above 1.4)
+    min_speed: float = 0.9        # a short line is never slowed below this (we never slow at all)
+    min_gap: float = 0.05         # silence kept before the next line (s)
+    borrow: bool = True           # use free time after the line
+    shorten_tries: int = 1        # how often to ask the translation for a shorter text
+
+    def __post_init__(self):
+        if not (1.0 <= self.stretch_cap <= self.stretch_max <= 1.4):
+            raise BadInputError("Speed limits must satisfy 1 <= stretch_cap <= stretch_max <= 1.4.",
+                                accepted="stretch_cap 1.0-1.4, stretch_max up to 1.4")
+        if not (1.0 <= self.tts_max_rate <= 1.4):
+            raise BadInputError("tts_max_rate must be between 1.0 and 1.4.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    """Options of the dub stage; every field enters the workspace keys it affects."""
+
+    target: str = "en"
+    backend: str | None = None        # TTS backend (None: the best for the language)
+    fit: FitOptions = field(default_factory=FitOptions)
+    casting: CastingOptions = field(default_factory=CastingOptions)
+    mix: MixOptions = field(default_factory=MixOptions)
+    mux: MuxOptions = field(default_factory=MuxOptions)
+    video: bool = True                # write DIR/dubbed.mp4 (or .mkv) when the input has video
+    report: bool = True               # write DIR/report.json (back-transcription and all)
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "backend": self.backend, "fit": self.fit.to_dict(),
+                "casting": self.casting.to_dict(), "mix": self.mix.to_dict(), "mux": self.mux.to_dict(),
+                "video": self.video, "report": self.report}
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """How one line was dubbed. Durations in seconds; ``speed_factor`` = natural/final."""
+
+    line_id: str
+    character: str | None
+    voice: str
+    text: str
+    start: float
+    end: float
+    available: float          # seconds from start until the next line (minus the gap)
+    natural: float            # duration at the voice's natural rate
+    duration: float           # duration placed in the track
+    tts_rate: float           # the TTS speaking rate asked for
+    stretch: float            # time-stretch factor applied after the TTS
+    speed_factor: float
+    overrun: float            # seconds cut off because nothing else fitted
+    borrowed: float           # seconds used after the line's own end
+    gap_after: float          # silence between this clip's end and the next line
+    shortened: bool = False
+    status: str = "ok"        # "ok", "empty" (no translatable text)
+    clip: str = ""
+    key: str = ""
+
+    @property
+    def clip_end(self) -> float:
+        return self.start + self.duration
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float):
+                d[k] = round(v, 3)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> LineFit:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DubResult:
+    lines: tuple[LineFit, ...]
+    voices: Mapping[str, dict]
+    dub_wav: Path
+    speech_wav: Path
+    video: Path | None
+    report_path: Path | None
+    report: dict | None
+    timings: Mapping[str, float]
+    resynthesized: int
+    duration: float
+    mix_facts: Mapping[str, Any]
+
+    def to_dict(self) -> dict:
+        return {"lines": [ln.to_dict() for ln in self.lines], "voices": dict(self.voices),
+                "dub_wav": str(self.dub_wav), "speech_wav": str(self.speech_wav),
+                "video": str(self.video) if self.video else None,
+                "report": str(self.report_path) if self.report_path else None,
+                "timings": dict(self.timings), "resynthesized": self.resynthesized,
+                "duration": self.duration, "mix": dict(self.mix_facts)}
+
+
+# ---------------------------------------------------------------- time stretch
+
+def time_stretch(audio: np.ndarray, sr: int, factor: float) -> np.ndarray:
+    """Speed up by ``factor`` (>1 shorter) with pitch preserved: rubberband R3 when the
+    ``rubberband`` program exists, else ffmpeg's ``atempo``. Shape ``(n,)``."""
+    if abs(factor - 1.0) < 1e-3 or len(audio) == 0:
+        return audio
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory(prefix="mt-stretch-") as d:
+        src, dst = Path(d) / "in.wav", Path(d) / "out.wav"
+        sf.write(src, np.asarray(audio, np.float32), sr, subtype="FLOAT")
+        rb = shutil.which("rubberband")
+        if rb:
+            cmd = [rb, "-q", "--fine", "-t", f"{1.0 / factor:.6f}", str(src), str(dst)]
+        else:
+            import imageio_ffmpeg
+
+            cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
+                   "-af", f"atempo={factor:.6f}", "-c:a", "pcm_f32le", str(dst)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0 or not dst.is_file():
+            raise StageError(f"time-stretch failed: {res.stderr.strip()[-300:]}", stage="dub")
+        out, _ = sf.read(dst, dtype="float32")
+    if out.ndim > 1:
+        out = out.mean(axis=1)
+    return out.astype(np.float32)
+
+
+def _fade_cut(audio: np.ndarray, n: int, sr: int, fade: float = 0.03) -> np.ndarray:
+    out = audio[:n].copy()
+    f = min(len(out), int(fade * sr))
+    if f > 1:
+        out[-f:] *= np.linspace(1.0, 0.0, f, dtype=np.float32)
+    return out
+
+
+# ---------------------------------------------------------------- fitting one line
+
+def has_speakable_text(text: str | None) -> bool:
+    """True when ``text`` has at least one letter or digit (not just punctuation/space)."""
+    return bool(text) and any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def fit_line(synth: Callable[[str, float], np.ndarray], text: str, sr: int, *, slot: float,
+             available: float, options: FitOptions | None = None, shorten: Callable[[str, float], str | None]
+             | None = None) -> tuple[np.ndarray, dict]:
+    """Fit one line's speech into ``slot`` seconds (``available`` with borrowing).
+
+    ``synth(text, rate) -> audio (n,)``; ``shorten(text, max_seconds) -> str | None``.
+    Returns ``(audio, facts)`` with ``natural, duration, tts_rate, stretch, speed_factor,
+    overrun, borrowed, shortened, text``.
+    """
+    o = options or FitOptions()
+    slot = max(slot, 0.05)
+    available = max(available, slot) if o.borrow else slot
+    tries = 0
+    shortened = False
+    while True:
+        a1 = synth(text, 1.0)
+        d1 = len(a1) / sr
+        if d1 <= slot or d1 == 0:
+            return a1, _facts(text, d1, d1, 1.0, 1.0, 0.0, 0.0, shortened)
+        rate = min(d1 / slot, o.tts_max_rate)
+        a2 = synth(text, rate) if rate > 1.01 else a1
+        d2 = max(len(a2) / sr, 1e-3)
+        tts_ratio = d1 / d2  # the rate the TTS really achieved
+        if tts_ratio > o.stretch_max:  # a TTS that overshoots: fall back to stretching
+            a2, d2, tts_ratio, rate = a1, d1, 1.0, 1.0
+        if d2 <= slot:
+            return a2, _facts(text, d1, d2, rate, 1.0, 0.0, 0.0, shortened)
+        # stretch within the cap
+        st = min(d2 / slot, max(1.0, o.stretch_cap / tts_ratio))
+        if d2 / st <= slot + 1e-3:
+            a3 = _stretch_exact(a2, sr, st)
+            return _place(a3, sr, slot, available, text, d1, rate, st, shortened)
+        if o.borrow and d2 / st <= available:
+            a3 = _stretch_exact(a2, sr, st)
+            return _place(a3, sr, slot, available, text, d1, rate, st, shortened)
+        if shorten is not None and tries < o.shorten_tries:
+            tries += 1
+            new = shorten(text, available)
+            if new and new.strip() and new.strip() != text.strip() and has_speakable_text(new):
+                text, shortened = new.strip(), True
+                continue
+        st = min(d2 / available, max(1.0, o.stretch_max / tts_ratio))
+        a3 = _stretch_exact(a2, sr, st)
+        return _place(a3, sr, slot, available, text, d1, rate, st, shortened)
+
+
+def _stretch_exact(audio: np.ndarray, sr: int, st: float) -> np.ndarray:
+    """Time-stretch to exactly ``ceil(n / st)`` samples (so the speed never exceeds ``st``)."""
+    import math
+
+    n = int(math.ceil(len(audio) / st)) if st > 1.001 else len(audio)
+    out = time_stretch(audio, sr, st) if st > 1.001 else audio
+    if len(out) < n:
+        out = np.pad(out, (0, n - len(out)))
+    return out[:n]
+
+
+def _place(audio, sr, slot, available, text, d1, rate, st, shortened):
+    d = len(audio) / sr
+    overrun = 0.0
+    if d > available:
+        if d - available > 0.002:  # a sample or two of rounding is no overrun
+            overrun = d - available
+            audio = _fade_cut(audio, int(available * sr), sr)
+        else:
+            audio = audio[:int(available * sr)]
+    dur = len(audio) / sr
+    natural_final = d  # speed is measured on the uncut stretched clip
+    return audio, _facts(text, d1, natural_final, rate, st, overrun, max(0.0, dur - slot), shortened,
+                         placed=dur)
+
+
+def _facts(text, d1, d_final, rate, st, overrun, borrowed, shortened, placed=None):
+    speed = d1 / d_final if d_final > 0 else 1.0
+    return {"text": text, "natural": d1, "duration": d_final if placed is None else placed,
+            "tts_rate": rate, "stretch": st, "speed_factor": max(speed, 1.0) if speed > 0.999 else speed,
+            "overrun": overrun, "borrowed": borrowed, "shortened": shortened}
+
+
+# ---------------------------------------------------------------- inputs
+
+def translation_texts(translation) -> dict[str, str]:
+    """``{line_id: text}`` from a Translation (``.texts()``), a mapping or a Transcript."""
+    if translation is None:
+        return {}
+    if hasattr(translation, "texts") and callable(translation.texts):
+        return dict(translation.texts())
+    if isinstance(translation, Mapping):
+        return {str(k): str(v) for k, v in translation.items()}
+    if hasattr(translation, "lines"):
+        return {ln.id: ln.text for ln in translation.lines}
+    raise BadInputError(f"Cannot read translated texts from {type(translation).__name__}.",
+                        accepted="a Translation, a {line_id: text} mapping or a Transcript")
+
+
+def _characters_of(cast, lines) -> list:
+    """The characters who speak ``lines`` (a default narrator when there is no cast)."""
+    from types import SimpleNamespace
+
+    ids = []
+    for ln in lines:
+        cid = ln.character or "C00"
+        if cid not in ids:
+            ids.append(cid)
+    known = {c.id: c for c in (cast or ())}
+    out = []
+    for cid in ids:
+        if cid in known:
+            out.append(known[cid])
+        else:
+            out.append(SimpleNamespace(id=cid, name=cid, gender="unknown", centroid=(), median_f0=None,
+                                       voice=None, reference_clips=(), speech_seconds=0.0))
+    return out
+
+
+def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_seconds: float = 1.0
+                         ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Speaker embeddings of each character measured in the film's audio (reference clips,
+    else the character's lines). Returns ``({id: embedding}, [ids with no usable audio])``."""
+    from .voices import embed
+
+    out, missing = {}, []
+    sr = 16000
+    for c in characters:
+        spans = [(cl.start, cl.end) for cl in (getattr(c, "reference_clips", ()) or ())]
+        if sum(e - s for s, e in spans) < min_seconds:
+            spans = [(ln.start, ln.end) for ln in lines if (ln.character or "C00") == c.id]
+        pieces = []
+        if audio16k is not None:
+            for s, e in spans:
+                seg = audio16k[max(0, int(s * sr)):int(e * sr)]
+                if len(seg):
+                    pieces.append(seg)
+        total = sum(len(p) for p in pieces) / sr
+        if total < min_seconds or not pieces or max(np.max(np.abs(p)) for p in pieces) < 1e-3:
+            missing.append(c.id)
+            continue
+        out[c.id] = embed(np.concatenate(pieces)[: sr * 30], sr)
+    return out, missing
+
+
+# ---------------------------------------------------------------- the stage
+
+def _load_original(ws, input_path: Path, digest: str):
+    """The original soundtrack at 48 kHz, channels kept (cached in the workspace)."""
+    from . import media
+
+    def compute(tmp: Path):
+        a = media.load_audio(input_path, sr=MIX_RATE, mono=False)
+        if a.shape[0] > 2:
+            a = a[:2]
+        media.write_wav(tmp / "original48k.wav", a, MIX_RATE)
+        return {"channels": int(a.shape[0]), "seconds": round(a.shape[1] / MIX_RATE, 3)}
+
+    run = ws.run_stage("original-audio", inputs={"file": digest}, options={"rate": MIX_RATE}, model=None,
+                       compute=compute)
+    a, _ = media.read_wav(run.path("original48k.wav"))
+    return np.atleast_2d(a), run.key
+
+
+def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: DubOptions | None = None,
+        cast=None, shorten: ShortenFn | None = None, hook: ProgressHook | None = None,
+        asr_backend=None) -> DubResult:
+    """Dub a film into ``options.target``. See the module docstring.
+
+    ``transcript``: the source :class:`~movietranslate.data.Transcript` (times, characters);
+    ``translation``: a Translation, ``{line_id: text}`` or a target-language Transcript;
+    ``cast``: a :class:`~movietranslate.cast.Cast` (None: one voice for everyone);
+    ``shorten``: asked for a shorter rendering when a line cannot fit.
+    Writes ``DIR/dub.wav``, ``DIR/dub_speech.wav``, ``DIR/clips/<line>.wav``,
+    ``DIR/target.srt``, ``DIR/dubbed.mp4|mkv``, ``DIR/report.json``.
+    """
+    from . import media, subtitles
+    from .mix import background, mix, mux
+    from .voices import cast_voices, get_tts, pick_backend, render
+    from .workspace import atomic_write_json, stable_hash
+
+    o = options or DubOptions()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    input_path = Path(input_path).expanduser().resolve()
+    info = media.validate(input_path)
+    digest = ws.input_digest(input_path)
+    duration = float(info.duration)
+    backend = pick_backend(o.target, o.backend)
+    texts = translation_texts(translation)
+    if shorten is None and hasattr(translation, "shorten") and callable(translation.shorten):
+        shorten = translation.shorten  # type: ignore[assignment]
+    lines = sorted(transcript.lines, key=lambda ln: ln.start)
+    if not lines:
+        raise BadInputError("The transcript has no lines to dub.")
+    speakable = [ln for ln in lines if has_speakable_text(texts.get(ln.id))]
+    if not speakable:
+        raise BadInputError("No line has translatable text to dub (every translated line is empty "
+                            "or punctuation only).", accepted="a translation with text for at least one line")
+    timings["prepare"] = time.perf_counter() - t0
+
+    # --- voices
+    t1 = time.perf_counter()
+    characters = _characters_of(cast, speakable)
+    analysis = None
+    try:
+        from .pipeline import prepare_media
+
+        analysis = prepare_media(input_path, ws).audio()
+    except Exception as exc:  # noqa: BLE001 - casting works without the film's audio
+        logger.warning("no analysis audio for casting: %s", exc)
+    emb, no_reference = character_embeddings(characters, speakable, analysis)
+    for cid in no_reference:
+        logger.warning("character %s has no usable reference audio; casting by gender only", cid)
+    characters = _keep_previous_voices(ws, characters, o.target)
+    if backend.name == "xtts":
+        characters = _with_reference_files(ws, characters, speakable, analysis)
+    voices = cast_voices(characters, o.target, options=dataclasses.replace(o.casting, backend=backend.name),
+                         embeddings=emb, hook=hook)
+    timings["cast"] = time.perf_counter() - t1
+
+    # --- clips
+    t2 = time.perf_counter()
+    clips_dir = ws.root / "clips"
+    store = ws.root / "stages" / "clips"
+    store.mkdir(parents=True, exist_ok=True)
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    fits: list[LineFit] = []
+    resynth = 0
+    starts = [ln.start for ln in speakable]
+    for i, ln in enumerate(lines):
+        text = (texts.get(ln.id) or "").strip()
+        cid = ln.character or "C00"
+        if not has_speakable_text(text):
+            fits.append(LineFit(ln.id, ln.character, "", text, ln.start, ln.end, 0.0, 0.0, 0.0, 1.0, 1.0,
+                                1.0, 0.0, 0.0, 0.0, status="empty"))
+            continue
+        voice = voices[cid]
+        later = [s for s in starts if s > ln.start + 1e-6]
+        nxt = min(later) if later else duration
+        available = max(0.05, min(nxt - o.fit.min_gap, duration) - ln.start)
+        slot = max(0.05, min(ln.end, ln.start + available) - ln.start)
+        vb = get_tts(voice.backend) if voice.backend != backend.name else backend
+        key = stable_hash("clip", text, voice.key, vb.identity, round(slot, 3), round(available, 3),
+                          o.fit.to_dict())
+        meta_path = store / f"{key[:24]}.json"
+        wav_path = store / f"{key[:24]}.wav"
+        if meta_path.is_file() and wav_path.is_file():
+            facts = json.loads(meta_path.read_text(encoding="utf-8"))
+        else:
+            def synth(t, rate, _v=voice, _b=vb):
+                return render(t, _v, speed=rate, backend=_b)[0]
+
+            short = None
+            if shorten is not None:
+                def short(t, secs, _id=ln.id):
+                    try:
+                        return shorten(_id, t, secs)
+                    except Exception as exc:  # noqa: BLE001 - a failed shortening keeps the text
+                        logger.warning("shortening %s failed: %s", _id, exc)
+                        return None
+            try:
+                audio, facts = fit_line(synth, text, vb.sample_rate, slot=slot, available=available,
+                                        options=o.fit, shorten=short)
+            except (BadInputError, StageError):
+                raise
+            except Exception as exc:
+                raise StageError(f"synthesis failed: {exc.__class__.__name__}: {exc}", stage="dub",
+                                 line_id=ln.id) from exc
+            media.write_wav(wav_path, audio, vb.sample_rate)
+            facts["sample_rate"] = vb.sample_rate
+            atomic_write_json(meta_path, facts)
+            resynth += 1
+        shutil.copyfile(wav_path, clips_dir / f"{ln.id}.wav")
+        gap = max(0.0, nxt - (ln.start + facts["duration"])) if later else max(0.0, duration - ln.start
+                                                                              - facts["duration"])
+        fits.append(LineFit(ln.id, ln.character, voice.label, facts["text"], ln.start, ln.end, available,
+                            facts["natural"], facts["duration"], facts["tts_rate"], facts["stretch"],
+                            facts["speed_factor"], facts["overrun"], facts["borrowed"], gap,
+                            shortened=facts["shortened"], status="ok", clip=str(clips_dir / f"{ln.id}.wav"),
+                            key=key[:24]))
+        call_hook(hook, "synthesize", i + 1, len(lines))
+    timings["synthesize"] = time.perf_counter() - t2
+
+    # --- speech track, background, mix
+    t3 = time.perf_counter()
+    n = int(round(duration * MIX_RATE))
+    speech = np.zeros(n, np.float32)
+    regions = []
+    for f in fits:
+        if f.status != "ok":
+            continue
+        a, csr = media.read_wav(store / f"{f.key}.wav")
+        a = _to_rate(np.asarray(a, np.float32), csr)
+        s = int(round(f.start * MIX_RATE))
+        e = min(n, s + len(a))
+        if e > s:
+            speech[s:e] += a[: e - s]
+        regions.append((f.start, f.start + len(a) / MIX_RATE))
+    original, orig_key = _load_original(ws, input_path, digest)
+    if original.shape[1] < n:
+        original = np.pad(original, ((0, 0), (0, n - original.shape[1])))
+    original = original[:, :n]
+    mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], o.mix.to_dict())
+    mix_dir = ws.root / "stages" / "mix" / mix_key[:20]
+    if (mix_dir / "facts.json").is_file() and (mix_dir / "dub.wav").is_file():
+        mix_facts = json.loads((mix_dir / "facts.json").read_text())
+    else:
+        bed = background(original, MIX_RATE, regions, o.mix)
+        sp = np.repeat(speech[None, :], bed.shape[0], axis=0)
+        out, mix_facts = mix(sp, bed, MIX_RATE, o.mix)
+        mix_dir.mkdir(parents=True, exist_ok=True)
+        media.write_wav(mix_dir / "speech.wav", speech, MIX_RATE)
+        media.write_wav(mix_dir / "dub.wav", out, MIX_RATE)
+        atomic_write_json(mix_dir / "facts.json", mix_facts)
+    dub_wav = ws.publish(mix_dir / "dub.wav", "dub.wav")
+    speech_wav = ws.publish(mix_dir / "speech.wav", "dub_speech.wav")
+    timings["mix"] = time.perf_counter() - t3
+
+    # --- subtitles and video
+    t4 = time.perf_counter()
+    target_lines = [dataclasses.replace(ln, text=texts.get(ln.id, "").strip(), words=())
+                    for ln in lines if has_speakable_text(texts.get(ln.id))]
+    tgt_srt = ws.root / "target.srt"
+    src_srt = ws.root / "source.srt"
+    subtitles.write(target_lines, tgt_srt, language=o.target)
+    if not src_srt.is_file():
+        subtitles.write(list(lines), src_srt, language=transcript.language)
+    video_path = None
+    if o.video:
+        mux_key = stable_hash("mux", digest, mix_key, [(f.line_id, f.text) for f in fits],
+                              [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language)
+        mux_dir = ws.root / "stages" / "mux" / mux_key[:20]
+        found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []
+        if found:
+            built = found[0]
+        else:
+            mux_dir.mkdir(parents=True, exist_ok=True)
+            subs = [(tgt_srt, o.target), (src_srt, transcript.language)]
+            if o.mux.bilingual:
+                bi = ws.root / "bilingual.ass"
+                subtitles.write(target_lines, bi, language=o.target,
+                                second={ln.id: ln.text for ln in lines}, second_language=transcript.language)
+                subs.append((bi, o.target))
+            built = mux(input_path, dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
+                        source_language=transcript.language, subtitles=subs, options=o.mux)
+        for old in ws.root.glob("dubbed.*"):
+            if old.suffix != built.suffix:
+                old.unlink()
+        video_path = ws.publish(built, built.name)
+    timings["mux"] = time.perf_counter() - t4
+    timings["total"] = time.perf_counter() - t0
+
+    voices_out = {cid: v.to_dict() for cid, v in voices.items()}
+    atomic_write_json(ws.root / "dub.json", {"target": o.target, "options": o.to_dict(),
+                                             "voices": voices_out, "lines": [f.to_dict() for f in fits],
+                                             "no_reference": no_reference, "mix": mix_facts,
+                                             "timings": timings, "resynthesized": resynth})
+    result = DubResult(lines=tuple(fits), voices=voices_out, dub_wav=dub_wav, speech_wav=speech_wav,
+                       video=video_path, report_path=None, report=None, timings=dict(timings),
+                       resynthesized=resynth, duration=duration, mix_facts=mix_facts)
+    if not o.report:
+        (ws.root / "report.json").unlink(missing_ok=True)  # never leave a report of another dub
+    else:
+        from .report import build_report
+
+        t5 = time.perf_counter()
+        rep = build_report(ws, result, transcript, texts, target=o.target, analysis_audio=analysis,
+                           no_reference=no_reference, translation=translation, asr_backend=asr_backend)
+        timings["report"] = time.perf_counter() - t5
+        rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        rp = ws.root / "report.json"
+        atomic_write_json(rp, rep)
+        result = dataclasses.replace(result, report_path=rp, report=rep, timings=dict(timings))
+    call_hook(hook, "dub", 1, 1, artifact=video_path or dub_wav)
+    return result
+
+
+def _with_reference_files(ws, characters, lines, audio16k, *, min_seconds: float = 3.0,
+                          max_seconds: float = 15.0) -> list:
+    """For cloning: each character's reference clips (else lines) cut from the film's audio
+    into ``DIR/references/<id>.wav``; a character with less than ``min_seconds`` of audio
+    gets none (casting then says which character has no usable reference clip)."""
+    from types import SimpleNamespace
+
+    from . import media
+
+    out = []
+    folder = ws.root / "references"
+    for c in characters:
+        spans = [(cl.start, cl.end) for cl in (getattr(c, "reference_clips", ()) or ())]
+        if sum(e - s for s, e in spans) < min_seconds:
+            spans = [(ln.start, ln.end) for ln in lines if (ln.character or "C00") == c.id]
+        files: tuple[str, ...] = ()
+        if audio16k is not None:
+            pieces = [audio16k[int(s * 16000):int(e * 16000)] for s, e in spans]
+            audio = np.concatenate(pieces)[: int(max_seconds * 16000)] if pieces else np.zeros(0, np.float32)
+            if len(audio) >= min_seconds * 16000 and np.max(np.abs(audio)) > 1e-3:
+                path = folder / f"{c.id}.wav"
+                media.write_wav(path, audio, 16000)
+                files = (str(path),)
+        out.append(SimpleNamespace(**{**(dataclasses.asdict(c) if dataclasses.is_dataclass(c) else vars(c)),
+                                      "reference_files": files}))
+    return out
+
+
+def _keep_previous_voices(ws, characters, target: str) -> list:
+    """Characters without a voice of their own keep the voice the last dub of this workspace
+    gave them (so re-dubbing after one override does not recast everyone), unless it is
+    now someone's chosen voice."""
+    from types import SimpleNamespace
+
+    p = ws.root / "dub.json"
+    if not p.is_file():
+        return list(characters)
+    try:
+        prev = json.loads(p.read_text(encoding="utf-8"))
+    except ValueError:
+        return list(characters)
+    if prev.get("target", "").split("-")[0] != target.split("-")[0]:
+        return list(characters)
+    chosen = {Voice.from_dict(c.voice).key for c in characters if getattr(c, "voice", None)}
+    out = []
+    for c in characters:
+        old = prev.get("voices", {}).get(c.id)
+        if not getattr(c, "voice", None) and old and Voice.from_dict(old).key not in chosen:
+            if dataclasses.is_dataclass(c):
+                c = dataclasses.replace(c, voice=old)
+            else:
+                c = SimpleNamespace(**{**vars(c), "voice": old})
+        out.append(c)
+    return out
+
+
+def _to_rate(a: np.ndarray, sr: int) -> np.ndarray:
+    from .voices import resample
+
+    return resample(a, sr, MIX_RATE)
+
+
+def voices_for(ws) -> dict[str, Voice]:
+    """The voices used by the last dub of a workspace (``dub.json``)."""
+    p = ws.root / "dub.json"
+    if not p.is_file():
+        return {}
+    return {k: Voice.from_dict(v) for k, v in json.loads(p.read_text()).get("voices", {}).items()}
+
+
+__all__ = [
+    "DubOptions",
+    "DubResult",
+    "FitOptions",
+    "LineFit",
+    "character_embeddings",
+    "dub",
+    "fit_line",
+    "has_speakable_text",
+    "time_stretch",
+    "translation_texts",
+    "voices_for",
+]
+
+
+# ---------------------------------------------------------------- every stage, cached
+
+def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions | None = None,
+            translation_backend: str | None = None, translation_options: dict | None = None,
+            source_language: str | None = None, hook: ProgressHook | None = None,
+            characters: bool = True) -> DubResult:
+    """Transcribe, find characters, translate (each only when not done yet) and dub.
+
+    Picks up the workspace's transcript, characters and translation when present (and the
+    translation's target is ``to``); otherwise runs those stages. Without the translation
+    stage, Whisper's speech translation gives English (other targets need it).
+    """
+    from .pipeline import load_transcript, run_transcription
+
+    o = dataclasses.replace(options or DubOptions(), target=to)
+    from .voices import pick_backend
+
+    pick_backend(to, o.backend)  # fail early, naming the backends, when nobody speaks ``to``
+    if (ws.root / "transcript.json").is_file():
+        transcript = load_transcript(ws)
+    else:
+        from .asr import TranscribeOptions
+
+        transcript = run_transcription(input_path, ws, options=TranscribeOptions(language=source_language),
+                                       hook=hook)
+    cast = None
+    if characters:
+        try:
+            from . import characters as chars
+
+            try:
+                state = chars.load_state(ws)
+            except Exception:  # noqa: BLE001 - not run yet
+                state = chars.run_characters(input_path, ws, transcript=transcript, hook=hook)
+                state = getattr(state, "state", state)
+                if not hasattr(state, "cast"):
+                    state = chars.load_state(ws)
+            transcript, cast = state.transcript, state.cast
+        except ImportError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - the dub works with one voice
+            logger.warning("characters stage unavailable (%s); one voice for everyone", exc)
+    translation = None
+    try:
+        from . import translate as tr
+    except ImportError:
+        tr = None
+    if tr is not None:
+        try:
+            existing = tr.load_translation(ws)
+            if existing.target_language.split("-")[0] == to.split("-")[0] and translation_backend is None:
+                translation = existing
+        except Exception:  # noqa: BLE001 - none yet
+            pass
+        if translation is None:
+            backend = translation_backend or ("whisper" if to.split("-")[0] == "en" else "local")
+            translation = tr.run_translation(input_path, ws, to=to, backend=backend, cast=cast, hook=hook,
+                                             **(translation_options or {}))
+    else:
+        if to.split("-")[0] != "en":
+            raise BadInputError(f"Dubbing into {to!r} needs the translation stage.",
+                                accepted="--to en (Whisper speech translation) or install the translate stage")
+        from .asr import get_backend
+        from .media import load_audio
+
+        asr = get_backend("faster-whisper")
+        audio = load_audio(input_path)
+        translation = {ln.id: asr.translate_segment(audio[max(0, int((ln.start - 0.15) * 16000)):
+                                                          int((ln.end + 0.15) * 16000)], transcript.language)
+                       for ln in transcript.lines}
+    shorten = None
+    if tr is not None and getattr(translation, "backend", "") not in ("", "manual", "whisper"):
+        src = {ln.id: ln.text for ln in transcript.lines}
+        name = translation.backend
+
+        def shorten(line_id: str, text: str, seconds: float) -> str | None:
+            from .translate.budget import budget_for
+
+            return tr.shorten(line_id, text, budget_for(seconds, to, slack=1.0), to=to, backend=name,
+                              source_text=src.get(line_id, ""), source_language=transcript.language,
+                              backend_options=translation_options or None)
+    return dub(input_path, ws, transcript, translation, options=o, cast=cast, hook=hook, shorten=shorten)
+
+
+__all__ += ["run_dub"]
