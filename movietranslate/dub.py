@@ -80,11 +80,15 @@ class DubOptions:
     mux: MuxOptions = field(default_factory=MuxOptions)
     video: bool = True                # write DIR/dubbed.mp4 (or .mkv) when the input has video
     report: bool = True               # write DIR/report.json (back-transcription and all)
+    # Target-language terms known beforehand (glossary terms, the cast's names as written in
+    # the target language): passed as Whisper hotwords to the report's back-transcription,
+    # biasing it toward their spelling. Never the line texts. Opt-in (see report.py).
+    glossary: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"target": self.target, "backend": self.backend, "fit": self.fit.to_dict(),
                 "casting": self.casting.to_dict(), "mix": self.mix.to_dict(), "mux": self.mux.to_dict(),
-                "video": self.video, "report": self.report}
+                "video": self.video, "report": self.report, "glossary": list(self.glossary)}
 
 
 @dataclass(frozen=True)
@@ -310,11 +314,12 @@ def _characters_of(cast, lines) -> list:
     return out
 
 
-def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_seconds: float = 1.0
-                         ) -> tuple[dict[str, np.ndarray], list[str]]:
+def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_seconds: float = 1.0,
+                         ws=None) -> tuple[dict[str, np.ndarray], list[str]]:
     """Speaker embeddings of each character measured in the film's audio (reference clips,
-    else the character's lines). Returns ``({id: embedding}, [ids with no usable audio])``."""
-    from .voices import embed
+    else the character's lines). Returns ``({id: embedding}, [ids with no usable audio])``.
+    With a workspace ``ws`` the embeddings are cached there by the audio's content."""
+    from .report import cached_embedding
 
     out, missing = {}, []
     sr = 16000
@@ -332,7 +337,7 @@ def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_
         if total < min_seconds or not pieces or max(np.max(np.abs(p)) for p in pieces) < 1e-3:
             missing.append(c.id)
             continue
-        out[c.id] = embed(np.concatenate(pieces)[: sr * 30], sr)
+        out[c.id] = cached_embedding(ws, np.concatenate(pieces)[: sr * 30])
     return out, missing
 
 
@@ -368,7 +373,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     ``DIR/target.srt``, ``DIR/dubbed.mp4|mkv``, ``DIR/report.json``.
     """
     from . import media, subtitles
-    from .mix import background, mix, mux
+    from .mix import SegmentCache, background, mix, mux
     from .voices import cast_voices, get_tts, pick_backend, render
     from .workspace import atomic_write_json, stable_hash
 
@@ -402,7 +407,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         analysis = prepare_media(input_path, ws).audio()
     except Exception as exc:  # noqa: BLE001 - casting works without the film's audio
         logger.warning("no analysis audio for casting: %s", exc)
-    emb, no_reference = character_embeddings(characters, speakable, analysis)
+    emb, no_reference = character_embeddings(characters, speakable, analysis, ws=ws)
     for cid in no_reference:
         logger.warning("character %s has no usable reference audio; casting by gender only", cid)
     characters = _keep_previous_voices(ws, characters, o.target)
@@ -483,8 +488,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     for f in fits:
         if f.status != "ok":
             continue
-        a, csr = media.read_wav(store / f"{f.key}.wav")
-        a = _to_rate(np.asarray(a, np.float32), csr)
+        a = _clip48k(store, f.key)
         s = int(round(f.start * MIX_RATE))
         e = min(n, s + len(a))
         if e > s:
@@ -499,9 +503,11 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     if (mix_dir / "facts.json").is_file() and (mix_dir / "dub.wav").is_file():
         mix_facts = json.loads((mix_dir / "facts.json").read_text())
     else:
-        bed = background(original, MIX_RATE, regions, o.mix)
-        sp = np.repeat(speech[None, :], bed.shape[0], axis=0)
-        out, mix_facts = mix(sp, bed, MIX_RATE, o.mix)
+        segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
+        bed = background(original, MIX_RATE, regions, o.mix, cache=segs)
+        segs.prune()  # keep the stretches of this dub only (bounded disk use)
+        logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
+        out, mix_facts = mix(speech[None, :], bed, MIX_RATE, o.mix)  # (1, n) broadcasts over channels
         mix_dir.mkdir(parents=True, exist_ok=True)
         media.write_wav(mix_dir / "speech.wav", speech, MIX_RATE)
         media.write_wav(mix_dir / "dub.wav", out, MIX_RATE)
@@ -559,7 +565,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
 
         t5 = time.perf_counter()
         rep = build_report(ws, result, transcript, texts, target=o.target, analysis_audio=analysis,
-                           no_reference=no_reference, translation=translation, asr_backend=asr_backend)
+                           no_reference=no_reference, translation=translation, asr_backend=asr_backend,
+                           hotwords=o.glossary)
         timings["report"] = time.perf_counter() - t5
         rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
         rp = ws.root / "report.json"
@@ -623,6 +630,26 @@ def _keep_previous_voices(ws, characters, target: str) -> list:
                 c = SimpleNamespace(**{**vars(c), "voice": old})
         out.append(c)
     return out
+
+
+def _clip48k(store: Path, key: str) -> np.ndarray:
+    """A clip of the store at the mix rate (the resampled copy cached beside it)."""
+    from . import media
+
+    p = store / f"{key}.48k.npy"
+    if p.is_file():
+        try:
+            return np.load(p)
+        except (OSError, ValueError):
+            pass
+    a, csr = media.read_wav(store / f"{key}.wav")
+    a = _to_rate(np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32), csr)
+    from .workspace import atomic_path
+
+    with atomic_path(p) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, a)
+    return a
 
 
 def _to_rate(a: np.ndarray, sr: int) -> np.ndarray:
