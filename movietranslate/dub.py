@@ -373,7 +373,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     ``DIR/target.srt``, ``DIR/dubbed.mp4|mkv``, ``DIR/report.json``.
     """
     from . import media, subtitles
-    from .mix import SegmentCache, background, mix, mux
+    from .master import Master
+    from .mix import SegmentCache, background, mux
     from .voices import cast_voices, get_tts, pick_backend, render
     from .workspace import atomic_write_json, stable_hash
 
@@ -498,22 +499,30 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     if original.shape[1] < n:
         original = np.pad(original, ((0, 0), (0, n - original.shape[1])))
     original = original[:, :n]
-    mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], o.mix.to_dict())
-    mix_dir = ws.root / "stages" / "mix" / mix_key[:20]
-    if (mix_dir / "facts.json").is_file() and (mix_dir / "dub.wav").is_file():
-        mix_facts = json.loads((mix_dir / "facts.json").read_text())
+    mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], o.mix.to_dict(),
+                          o.mux.audio_codec, o.mux.audio_bitrate, o.mux.aac_coder)
+    master_dir = ws.root / "stages" / "master" / orig_key[:20]
+    use_aac = o.mux.audio_codec == "aac"
+    m4a = master_dir / "dub.m4a" if use_aac else None
+    dub_wav, speech_wav = ws.root / "dub.wav", ws.root / "dub_speech.wav"
+    last = _read_json(master_dir / "mix.json")
+    if (last.get("mix_key") == mix_key and dub_wav.is_file() and speech_wav.is_file()
+            and (m4a is None or m4a.is_file())):
+        mix_facts = last["facts"]
     else:
         segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
         bed = background(original, MIX_RATE, regions, o.mix, cache=segs)
         segs.prune()  # keep the stretches of this dub only (bounded disk use)
         logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
-        out, mix_facts = mix(speech[None, :], bed, MIX_RATE, o.mix)  # (1, n) broadcasts over channels
-        mix_dir.mkdir(parents=True, exist_ok=True)
-        media.write_wav(mix_dir / "speech.wav", speech, MIX_RATE)
-        media.write_wav(mix_dir / "dub.wav", out, MIX_RATE)
-        atomic_write_json(mix_dir / "facts.json", mix_facts)
-    dub_wav = ws.publish(mix_dir / "dub.wav", "dub.wav")
-    speech_wav = ws.publish(mix_dir / "speech.wav", "dub_speech.wav")
+        bed += speech[None, :] * np.float32(10 ** (o.mix.speech_gain_db / 20))
+        del original
+        master = Master(master_dir, sr=MIX_RATE, target_lufs=o.mix.loudness_lufs, ceiling_db=o.mix.true_peak_db,
+                        tolerance_lu=o.mix.gain_tolerance_lu, aac=use_aac,
+                        bitrate=_bitrate(o.mux.audio_bitrate), coder=o.mux.aac_coder or None)
+        mix_facts = master.render(bed, wav_path=dub_wav, m4a_path=m4a, hook=hook).to_dict()
+        del bed
+        media.write_wav(speech_wav, speech, MIX_RATE)
+        atomic_write_json(master_dir / "mix.json", {"mix_key": mix_key, "facts": mix_facts})
     timings["mix"] = time.perf_counter() - t3
 
     # --- subtitles and video
@@ -541,8 +550,11 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
                 subtitles.write(target_lines, bi, language=o.target,
                                 second={ln.id: ln.text for ln in lines}, second_language=transcript.language)
                 subs.append((bi, o.target))
-            built = mux(input_path, dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
+            built = mux(input_path, m4a or dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
                         source_language=transcript.language, subtitles=subs, options=o.mux)
+            for old in mux_dir.parent.iterdir():  # one muxed video kept (it is as big as the film)
+                if old != mux_dir and old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
         for old in ws.root.glob("dubbed.*"):
             if old.suffix != built.suffix:
                 old.unlink()
@@ -630,6 +642,23 @@ def _keep_previous_voices(ws, characters, target: str) -> list:
                 c = SimpleNamespace(**{**vars(c), "voice": old})
         out.append(c)
     return out
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _bitrate(text: str | int) -> int:
+    """``"192k"`` -> 192000."""
+    t = str(text).strip().lower()
+    mult = 1000 if t.endswith("k") else 1
+    try:
+        return int(float(t.rstrip("k")) * mult)
+    except ValueError:
+        raise BadInputError(f"Unreadable audio bitrate {text!r}.", accepted="e.g. 192k or 192000") from None
 
 
 def _clip48k(store: Path, key: str) -> np.ndarray:

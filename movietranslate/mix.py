@@ -46,6 +46,7 @@ class MixOptions:
     loudness_lufs: float = -16.0     # EBU R128 integrated loudness target
     true_peak_db: float = -1.0       # peak ceiling (sample peak, dBFS)
     speech_gain_db: float = 0.0      # dubbed speech relative to the background before normalising
+    gain_tolerance_lu: float = 0.1   # a re-dub keeps the last gain while it meets the target this closely
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -378,8 +379,9 @@ def mux(input_path: str | os.PathLike, dub_wav: str | os.PathLike, out_path: str
         target_language: str, source_language: str | None,
         subtitles: Sequence[tuple[str | os.PathLike, str]] = (), options: MuxOptions | None = None,
         ffmpeg: str | None = None) -> Path:
-    """Write the dubbed video (atomically). ``subtitles``: ``(file, language)`` pairs, target
-    first. Returns the path written (its suffix is the container used)."""
+    """Write the dubbed video (atomically). ``dub_wav``: the dubbed track, a WAV (encoded
+    with ``options.audio_codec``) or an AAC ``.m4a`` (copied). ``subtitles``: ``(file,
+    language)`` pairs, target first. Returns the path written (its suffix is the container used)."""
     from . import media
     from .workspace import atomic_path
 
@@ -413,9 +415,12 @@ def mux(input_path: str | os.PathLike, dub_wav: str | os.PathLike, out_path: str
                      "-pix_fmt", "yuv420p"]
         else:
             args += ["-c:v", "copy"]
-    args += ["-c:a:0", o.audio_codec, "-b:a:0", o.audio_bitrate]
-    if o.audio_codec == "aac" and o.aac_coder:
-        args += ["-aac_coder", o.aac_coder]
+    if Path(dub_wav).suffix.lower() == ".m4a":  # encoded already (movietranslate.master): copied
+        args += ["-c:a:0", "copy"]
+    else:
+        args += ["-c:a:0", o.audio_codec, "-b:a:0", o.audio_bitrate]
+        if o.audio_codec == "aac" and o.aac_coder:
+            args += ["-aac_coder", o.aac_coder]
     if has_orig:
         if container == "mp4" and info.audio.codec not in MP4_AUDIO:
             args += ["-c:a:1", "aac", "-b:a:1", o.audio_bitrate]
