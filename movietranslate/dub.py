@@ -18,6 +18,7 @@ line's text or one character's voice re-synthesizes only those clips, then re-mi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -114,6 +115,7 @@ class LineFit:
     status: str = "ok"        # "ok", "empty" (no translatable text)
     clip: str = ""
     key: str = ""
+    natural_estimated: bool = False  # natural = duration x rate (one synthesis at the needed rate)
 
     @property
     def clip_end(self) -> float:
@@ -201,12 +203,16 @@ def has_speakable_text(text: str | None) -> bool:
 
 def fit_line(synth: Callable[[str, float], np.ndarray], text: str, sr: int, *, slot: float,
              available: float, options: FitOptions | None = None, shorten: Callable[[str, float], str | None]
-             | None = None) -> tuple[np.ndarray, dict]:
+             | None = None, predicted: float | None = None) -> tuple[np.ndarray, dict]:
     """Fit one line's speech into ``slot`` seconds (``available`` with borrowing).
 
     ``synth(text, rate) -> audio (n,)``; ``shorten(text, max_seconds) -> str | None``.
-    Returns ``(audio, facts)`` with ``natural, duration, tts_rate, stretch, speed_factor,
-    overrun, borrowed, shortened, text``.
+    ``predicted``: the line's expected natural length (s), e.g. from the voice's pace so far.
+    When it is clearly too long for the slot, the line is synthesized straight at the
+    needed rate (one synthesis instead of two) and its natural length is estimated as
+    ``duration x rate`` (an upper bound: a TTS achieves at most its rate), flagged
+    ``natural_estimated``. Returns ``(audio, facts)`` with ``natural, duration, tts_rate,
+    stretch, speed_factor, overrun, borrowed, shortened, text, natural_estimated``.
     """
     o = options or FitOptions()
     slot = max(slot, 0.05)
@@ -214,35 +220,53 @@ def fit_line(synth: Callable[[str, float], np.ndarray], text: str, sr: int, *, s
     tries = 0
     shortened = False
     while True:
-        a1 = synth(text, 1.0)
-        d1 = len(a1) / sr
-        if d1 <= slot or d1 == 0:
-            return a1, _facts(text, d1, d1, 1.0, 1.0, 0.0, 0.0, shortened)
-        rate = min(d1 / slot, o.tts_max_rate)
-        a2 = synth(text, rate) if rate > 1.01 else a1
-        d2 = max(len(a2) / sr, 1e-3)
-        tts_ratio = d1 / d2  # the rate the TTS really achieved
-        if tts_ratio > o.stretch_max:  # a TTS that overshoots: fall back to stretching
-            a2, d2, tts_ratio, rate = a1, d1, 1.0, 1.0
+        a2 = None
+        rate = min((predicted or 0.0) / slot, o.tts_max_rate)
+        if predicted is not None and predicted > 1.1 * slot and rate > 1.01:
+            a2 = synth(text, rate)
+            d2 = max(len(a2) / sr, 1e-3)
+            need = d2 * rate / slot  # the rate this line needs (from its estimated natural length)
+            if need <= 1.0:  # predicted too long: it may fit at its own pace; measure it
+                a2 = None
+            elif need > rate * 1.03 and rate < o.tts_max_rate:  # predicted too short: faster
+                rate = min(need, o.tts_max_rate)
+                a2 = synth(text, rate)
+                d2 = max(len(a2) / sr, 1e-3)
+        if a2 is not None:
+            d1, tts_ratio, estimated = d2 * rate, rate, True
+        else:
+            estimated = False
+            a1 = synth(text, 1.0)
+            d1 = len(a1) / sr
+            if d1 <= slot or d1 == 0:
+                return a1, _facts(text, d1, d1, 1.0, 1.0, 0.0, 0.0, shortened)
+            rate = min(d1 / slot, o.tts_max_rate)
+            a2 = synth(text, rate) if rate > 1.01 else a1
+            d2 = max(len(a2) / sr, 1e-3)
+            tts_ratio = d1 / d2  # the rate the TTS really achieved
+            if tts_ratio > o.stretch_max:  # a TTS that overshoots: fall back to stretching
+                a2, d2, tts_ratio, rate = a1, d1, 1.0, 1.0
         if d2 <= slot:
-            return a2, _facts(text, d1, d2, rate, 1.0, 0.0, 0.0, shortened)
+            return a2, _facts(text, d1, d2, rate, 1.0, 0.0, 0.0, shortened, estimated=estimated)
         # stretch within the cap
         st = min(d2 / slot, max(1.0, o.stretch_cap / tts_ratio))
         if d2 / st <= slot + 1e-3:
             a3 = _stretch_exact(a2, sr, st)
-            return _place(a3, sr, slot, available, text, d1, rate, st, shortened)
+            return _place(a3, sr, slot, available, text, d1, rate, st, shortened, estimated)
         if o.borrow and d2 / st <= available:
             a3 = _stretch_exact(a2, sr, st)
-            return _place(a3, sr, slot, available, text, d1, rate, st, shortened)
+            return _place(a3, sr, slot, available, text, d1, rate, st, shortened, estimated)
         if shorten is not None and tries < o.shorten_tries:
             tries += 1
             new = shorten(text, available)
             if new and new.strip() and new.strip() != text.strip() and has_speakable_text(new):
+                if predicted is not None:
+                    predicted *= _speakable_len(new) / max(1, _speakable_len(text))
                 text, shortened = new.strip(), True
                 continue
         st = min(d2 / available, max(1.0, o.stretch_max / tts_ratio))
         a3 = _stretch_exact(a2, sr, st)
-        return _place(a3, sr, slot, available, text, d1, rate, st, shortened)
+        return _place(a3, sr, slot, available, text, d1, rate, st, shortened, estimated)
 
 
 def _stretch_exact(audio: np.ndarray, sr: int, st: float) -> np.ndarray:
@@ -256,7 +280,12 @@ def _stretch_exact(audio: np.ndarray, sr: int, st: float) -> np.ndarray:
     return out[:n]
 
 
-def _place(audio, sr, slot, available, text, d1, rate, st, shortened):
+def _speakable_len(text: str) -> int:
+    """Letters and digits in ``text`` (a Mandarin character or a Latin letter each)."""
+    return sum(1 for ch in text or "" if unicodedata.category(ch)[0] in "LN")
+
+
+def _place(audio, sr, slot, available, text, d1, rate, st, shortened, estimated=False):
     d = len(audio) / sr
     overrun = 0.0
     if d > available:
@@ -268,14 +297,14 @@ def _place(audio, sr, slot, available, text, d1, rate, st, shortened):
     dur = len(audio) / sr
     natural_final = d  # speed is measured on the uncut stretched clip
     return audio, _facts(text, d1, natural_final, rate, st, overrun, max(0.0, dur - slot), shortened,
-                         placed=dur)
+                         placed=dur, estimated=estimated)
 
 
-def _facts(text, d1, d_final, rate, st, overrun, borrowed, shortened, placed=None):
+def _facts(text, d1, d_final, rate, st, overrun, borrowed, shortened, placed=None, estimated=False):
     speed = d1 / d_final if d_final > 0 else 1.0
     return {"text": text, "natural": d1, "duration": d_final if placed is None else placed,
             "tts_rate": rate, "stretch": st, "speed_factor": max(speed, 1.0) if speed > 0.999 else speed,
-            "overrun": overrun, "borrowed": borrowed, "shortened": shortened}
+            "overrun": overrun, "borrowed": borrowed, "shortened": shortened, "natural_estimated": estimated}
 
 
 # ---------------------------------------------------------------- inputs
@@ -344,20 +373,21 @@ def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_
 # ---------------------------------------------------------------- the stage
 
 def _load_original(ws, input_path: Path, digest: str):
-    """The original soundtrack at 48 kHz, channels kept (cached in the workspace)."""
+    """The original soundtrack at 48 kHz, channels kept, float32 ``(c, n)`` (cached in the
+    workspace as ``.npy``, read back memory-mapped: a re-dub touches only what it needs)."""
     from . import media
+    from .workspace import atomic_path
 
     def compute(tmp: Path):
         a = media.load_audio(input_path, sr=MIX_RATE, mono=False)
-        if a.shape[0] > 2:
-            a = a[:2]
-        media.write_wav(tmp / "original48k.wav", a, MIX_RATE)
+        a = np.atleast_2d(np.asarray(a, np.float32))[:2]
+        with atomic_path(tmp / "original48k.npy") as t, open(t, "wb") as fh:
+            np.save(fh, a)
         return {"channels": int(a.shape[0]), "seconds": round(a.shape[1] / MIX_RATE, 3)}
 
-    run = ws.run_stage("original-audio", inputs={"file": digest}, options={"rate": MIX_RATE}, model=None,
-                       compute=compute)
-    a, _ = media.read_wav(run.path("original48k.wav"))
-    return np.atleast_2d(a), run.key
+    run = ws.run_stage("original-audio", inputs={"file": digest}, options={"rate": MIX_RATE, "format": "npy"},
+                       model=None, compute=compute)
+    return np.load(run.path("original48k.npy"), mmap_mode="r"), run.key
 
 
 def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: DubOptions | None = None,
@@ -427,14 +457,13 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     fits: list[LineFit] = []
     resynth = 0
     starts = [ln.start for ln in speakable]
-    for i, ln in enumerate(lines):
+
+    def plan(ln):
+        """What a line's clip depends on: its text, voice, slot and the time it may borrow."""
         text = (texts.get(ln.id) or "").strip()
-        cid = ln.character or "C00"
         if not has_speakable_text(text):
-            fits.append(LineFit(ln.id, ln.character, "", text, ln.start, ln.end, 0.0, 0.0, 0.0, 1.0, 1.0,
-                                1.0, 0.0, 0.0, 0.0, status="empty"))
-            continue
-        voice = voices[cid]
+            return None
+        voice = voices[ln.character or "C00"]
         later = [s for s in starts if s > ln.start + 1e-6]
         nxt = min(later) if later else duration
         available = max(0.05, min(nxt - o.fit.min_gap, duration) - ln.start)
@@ -442,6 +471,30 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         vb = get_tts(voice.backend) if voice.backend != backend.name else backend
         key = stable_hash("clip", text, voice.key, vb.identity, round(slot, 3), round(available, 3),
                           o.fit.to_dict())
+        return text, voice, vb, later, nxt, available, slot, key
+
+    plans = [plan(ln) for ln in lines]
+    # Each voice's pace (seconds per letter) from the clips made so far: a line clearly too
+    # long for its slot is then synthesized once, straight at the rate it needs.
+    pace: dict[str, list[float]] = {}
+
+    def learn(voice_key: str, facts: Mapping) -> None:
+        p = pace.setdefault(voice_key, [0.0, 0.0, 0])
+        p[0] += float(facts.get("natural", 0.0))
+        p[1] += _speakable_len(facts.get("text", ""))
+        p[2] += 1
+
+    for pl in plans:
+        if pl is not None and (store / f"{pl[7][:24]}.json").is_file():
+            with contextlib.suppress(OSError, ValueError):
+                learn(pl[1].key, json.loads((store / f"{pl[7][:24]}.json").read_text(encoding="utf-8")))
+    for i, ln in enumerate(lines):
+        if plans[i] is None:
+            text = (texts.get(ln.id) or "").strip()
+            fits.append(LineFit(ln.id, ln.character, "", text, ln.start, ln.end, 0.0, 0.0, 0.0, 1.0, 1.0,
+                                1.0, 0.0, 0.0, 0.0, status="empty"))
+            continue
+        text, voice, vb, later, nxt, available, slot, key = plans[i]
         meta_path = store / f"{key[:24]}.json"
         wav_path = store / f"{key[:24]}.wav"
         if meta_path.is_file() and wav_path.is_file():
@@ -459,8 +512,10 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
                         logger.warning("shortening %s failed: %s", _id, exc)
                         return None
             try:
+                p = pace.get(voice.key)
+                predicted = p[0] / p[1] * _speakable_len(text) if p and p[2] >= 3 and p[1] >= 30 else None
                 audio, facts = fit_line(synth, text, vb.sample_rate, slot=slot, available=available,
-                                        options=o.fit, shorten=short)
+                                        options=o.fit, shorten=short, predicted=predicted)
             except (BadInputError, StageError):
                 raise
             except Exception as exc:
@@ -469,6 +524,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
             media.write_wav(wav_path, audio, vb.sample_rate)
             facts["sample_rate"] = vb.sample_rate
             atomic_write_json(meta_path, facts)
+            learn(voice.key, facts)
             resynth += 1
         shutil.copyfile(wav_path, clips_dir / f"{ln.id}.wav")
         gap = max(0.0, nxt - (ln.start + facts["duration"])) if later else max(0.0, duration - ln.start
@@ -477,7 +533,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
                             facts["natural"], facts["duration"], facts["tts_rate"], facts["stretch"],
                             facts["speed_factor"], facts["overrun"], facts["borrowed"], gap,
                             shortened=facts["shortened"], status="ok", clip=str(clips_dir / f"{ln.id}.wav"),
-                            key=key[:24]))
+                            key=key[:24], natural_estimated=bool(facts.get("natural_estimated", False))))
         call_hook(hook, "synthesize", i + 1, len(lines))
     timings["synthesize"] = time.perf_counter() - t2
 

@@ -147,8 +147,9 @@ def encode_aac(x: np.ndarray, sr: int, start: int, keep: tuple[float, float], *,
             if keep[0] <= g < keep[1]:
                 out.append((g, bytes(p)))
 
-    for i in range(0, x.shape[1], FRAME):
-        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, i:i + FRAME]), format="fltp", layout=layout)
+    step = FRAME * 64  # PyAV splits frames to the encoder's frame size (same packets, less overhead)
+    for i in range(0, x.shape[1], step):
+        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, i:i + step]), format="fltp", layout=layout)
         fr.sample_rate = sr
         fr.pts = i
         fr.time_base = Fraction(1, sr)
@@ -206,11 +207,18 @@ def _r(x: float) -> float | None:
 
 
 def _h(*parts) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    """SHA-256 (32 hex digits) of ``parts``; arrays hashed by their samples, row by row
+    (no copy of a ``(c, n)`` slice)."""
+    h = hashlib.sha256()
     for p in parts:
-        h.update(p if isinstance(p, bytes) else str(p).encode())
+        if isinstance(p, np.ndarray):
+            h.update(f"{p.dtype}{p.shape}".encode())
+            for row in np.atleast_2d(p):
+                h.update(np.ascontiguousarray(row).data)
+        else:
+            h.update(p if isinstance(p, bytes) else str(p).encode())
         h.update(b"|")
-    return h.hexdigest()
+    return h.hexdigest()[:32]
 
 
 class Master:
@@ -284,11 +292,11 @@ class Master:
         c, n = pre.shape
         sr = self.sr
         bounds = [(a, min(n, a + CHUNK)) for a in range(0, max(n, 1), CHUNK)]
-        hashes = [_h(c, a, b, pre[:, a:b].tobytes()) for a, b in bounds]
+        hashes = [_h(a, b, pre[:, a:b]) for a, b in bounds]
         # what each chunk's results depend on besides itself: the filter run-in before it,
         # the limiter's look-ahead after it
-        runins = [_h(pre[:, max(0, a - RUNIN):a].tobytes()) for a, _ in bounds]
-        afters = [_h(pre[:, b:b + MARGIN].tobytes()) for _, b in bounds]
+        runins = [_h(pre[:, max(0, a - RUNIN):a]) for a, _ in bounds]
+        afters = [_h(pre[:, b:b + MARGIN]) for _, b in bounds]
         k_n = len(bounds)
 
         # 1. loudness of the mix before gain, from cached hop energies
@@ -338,7 +346,7 @@ class Master:
                     e = e_pre[k] * (g * g)
                 peak = float(np.max(np.abs(pcm), initial=0)) / 32767.0
                 z = {"pcm": pcm, "e": e, "peak": np.float64(peak), "limited": np.bool_(lim),
-                     "head": np.array(_h(pcm[:, :PREROLL].tobytes())), "tail": np.array(_h(pcm[:, -PREROLL:].tobytes()))}
+                     "head": np.array(_h(pcm[:, :PREROLL])), "tail": np.array(_h(pcm[:, -PREROLL:]))}
                 self._save(p, **z)
                 rendered += 1
             heads.append(str(z["head"]))

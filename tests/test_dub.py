@@ -139,6 +139,33 @@ def test_fit_cascade_rate_then_stretch_then_borrow_then_shorten():
         FitOptions(stretch_max=1.6)
 
 
+def test_fit_with_a_predicted_length_synthesizes_once():
+    from movietranslate.dub import fit_line
+
+    sr = 16000
+    # natural 1.0 s, slot 1/1.15 s: predicted right -> one call at rate 1.15
+    synth, calls = _fake_synth(1.0)
+    a, f = fit_line(synth, "x" * 10, sr, slot=1.0 / 1.15, available=0.87, predicted=1.0)
+    assert [round(r, 2) for _, r in calls] == [1.15]
+    assert f["natural_estimated"] and f["natural"] == pytest.approx(1.0, abs=0.01)
+    assert f["duration"] <= 1.0 / 1.15 + 1e-3 and f["speed_factor"] == pytest.approx(1.15, abs=0.01)
+    # predicted far too long: the line fits at its own pace, measured (never sped up for nothing)
+    synth, calls = _fake_synth(0.8)
+    a, f = fit_line(synth, "x" * 10, sr, slot=0.9, available=0.9, predicted=1.2)
+    assert calls[-1][1] == 1.0 and f["speed_factor"] == 1.0 and not f["natural_estimated"]
+    # predicted too short: a second call at the rate really needed, then the cascade as usual
+    synth, calls = _fake_synth(1.2)
+    a, f = fit_line(synth, "x" * 10, sr, slot=1.0, available=1.0, predicted=1.12)
+    assert len(calls) == 2 and calls[-1][1] == pytest.approx(1.2, abs=0.01)
+    assert f["duration"] <= 1.0 + 1e-3 and f["speed_factor"] <= 1.25 + 0.02
+    # a TTS that achieves less than its rate (as Kokoro does): the estimate errs long, so the
+    # reported speed factor is an upper bound and the 1.4 limit holds
+    synth, calls = _fake_synth(1.0, tts_ratio=lambda r: 1 + (r - 1) * 0.75)
+    a, f = fit_line(synth, "x" * 10, sr, slot=0.75, available=1.0, predicted=1.0)
+    assert f["overrun"] == 0 and f["speed_factor"] <= 1.25 + 0.02
+    assert f["speed_factor"] >= 1.0 / (len(a) / sr) - 0.01  # not below the true speed-up
+
+
 def test_time_stretch_keeps_pitch():
     from movietranslate.dub import time_stretch
     from movietranslate.voices import median_pitch
