@@ -372,21 +372,22 @@ def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_
 
 # ---------------------------------------------------------------- the stage
 
-def _load_original(ws, input_path: Path, digest: str):
-    """The original soundtrack at 48 kHz, channels kept, float32 ``(c, n)`` (cached in the
-    workspace as ``.npy``, read back memory-mapped: a re-dub touches only what it needs)."""
+def _load_original(ws, input_path: Path, digest: str, n: int):
+    """The original soundtrack at 48 kHz, channels kept, float32 ``(c, n)`` (exactly ``n``
+    samples: cut or padded with silence), cached in the workspace as ``.npy`` and read back
+    memory-mapped: a re-dub reads only the stretches it needs."""
     from . import media
     from .workspace import atomic_path
 
     def compute(tmp: Path):
-        a = media.load_audio(input_path, sr=MIX_RATE, mono=False)
-        a = np.atleast_2d(np.asarray(a, np.float32))[:2]
+        a = np.atleast_2d(np.asarray(media.load_audio(input_path, sr=MIX_RATE, mono=False), np.float32))[:2]
+        a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
         with atomic_path(tmp / "original48k.npy") as t, open(t, "wb") as fh:
-            np.save(fh, a)
+            np.save(fh, np.ascontiguousarray(a))
         return {"channels": int(a.shape[0]), "seconds": round(a.shape[1] / MIX_RATE, 3)}
 
-    run = ws.run_stage("original-audio", inputs={"file": digest}, options={"rate": MIX_RATE, "format": "npy"},
-                       model=None, compute=compute)
+    run = ws.run_stage("original-audio", inputs={"file": digest},
+                       options={"rate": MIX_RATE, "format": "npy", "samples": n}, model=None, compute=compute)
     return np.load(run.path("original48k.npy"), mmap_mode="r"), run.key
 
 
@@ -404,7 +405,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     """
     from . import media, subtitles
     from .master import Master
-    from .mix import SegmentCache, background, mux
+    from .mix import SegmentCache, background, duck_groups, duck_segment, duck_segment_key, mux
     from .voices import cast_voices, get_tts, pick_backend, render
     from .workspace import atomic_write_json, stable_hash
 
@@ -541,7 +542,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     t3 = time.perf_counter()
     n = int(round(duration * MIX_RATE))
     speech = np.zeros(n, np.float32)
-    regions = []
+    regions, placed = [], []
     for f in fits:
         if f.status != "ok":
             continue
@@ -550,11 +551,10 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         e = min(n, s + len(a))
         if e > s:
             speech[s:e] += a[: e - s]
+            placed.append((s, e, f.key))
         regions.append((f.start, f.start + len(a) / MIX_RATE))
-    original, orig_key = _load_original(ws, input_path, digest)
-    if original.shape[1] < n:
-        original = np.pad(original, ((0, 0), (0, n - original.shape[1])))
-    original = original[:, :n]
+    original, orig_key = _load_original(ws, input_path, digest, n)
+    channels = original.shape[0]
     mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], o.mix.to_dict(),
                           o.mux.audio_codec, o.mux.audio_bitrate, o.mux.aac_coder)
     master_dir = ws.root / "stages" / "master" / orig_key[:20]
@@ -566,19 +566,48 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
             and (m4a is None or m4a.is_file())):
         mix_facts = last["facts"]
     else:
-        segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
-        bed = background(original, MIX_RATE, regions, o.mix, cache=segs)
-        segs.prune()  # keep the stretches of this dub only (bounded disk use)
-        logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
-        bed += speech[None, :] * np.float32(10 ** (o.mix.speech_gain_db / 20))
-        del original
         master = Master(master_dir, sr=MIX_RATE, target_lufs=o.mix.loudness_lufs, ceiling_db=o.mix.true_peak_db,
                         tolerance_lu=o.mix.gain_tolerance_lu, aac=use_aac,
                         bitrate=_bitrate(o.mux.audio_bitrate), coder=o.mux.aac_coder or None)
-        mix_facts = master.render(bed, wav_path=dub_wav, m4a_path=m4a, hook=hook).to_dict()
-        del bed
+        segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
+        gain_sp = np.float32(10 ** (o.mix.speech_gain_db / 20))
+        if o.mix.separator == "duck":
+            # Chunk by chunk: a chunk whose original, ducked stretches and clips are as
+            # before is taken from the master's cache without being computed at all.
+            groups = duck_groups(regions, n, MIX_RATE, o.mix)
+            for ga, gb, regs in groups:
+                segs.used.add(duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, o.mix))
+            keys = []
+            for a, b in Master.bounds(n):
+                lo, hi = Master.context(a, b, n)
+                keys.append(stable_hash(
+                    "mix-chunk", orig_key, channels, lo, hi, o.mix.to_dict(),
+                    [p for p in placed if p[0] < hi and p[1] > lo],
+                    [(ga, gb, [(round(x, 4), round(y, 4)) for x, y in regs])
+                     for ga, gb, regs in groups if ga < hi and gb > lo]))
+
+            def pre_of(lo: int, hi: int) -> np.ndarray:
+                w = np.array(original[:, lo:hi], np.float32)
+                for ga, gb, regs in groups:
+                    if ga < hi and gb > lo:
+                        seg = duck_segment(original, MIX_RATE, ga, gb, regs, o.mix, cache=segs)
+                        s0, s1 = max(ga, lo), min(gb, hi)
+                        w[:, s0 - lo:s1 - lo] = seg[:, s0 - ga:s1 - ga]
+                w += speech[None, lo:hi] * gain_sp
+                return w
+
+            mix_facts = master.render(wav_path=dub_wav, m4a_path=m4a, hook=hook, n=n, channels=channels,
+                                      keys=keys, pre_of=pre_of).to_dict()
+        else:  # a separator works on the whole track
+            bed = background(np.asarray(original), MIX_RATE, regions, o.mix, cache=segs)
+            bed += speech[None, :] * gain_sp
+            mix_facts = master.render(bed, wav_path=dub_wav, m4a_path=m4a, hook=hook).to_dict()
+            del bed
+        segs.prune()  # keep the stretches of this dub only (bounded disk use)
+        logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
         media.write_wav(speech_wav, speech, MIX_RATE)
         atomic_write_json(master_dir / "mix.json", {"mix_key": mix_key, "facts": mix_facts})
+    del original
     timings["mix"] = time.perf_counter() - t3
 
     # --- subtitles and video

@@ -280,33 +280,65 @@ class Master:
             return {}
 
     # --- render
-    def render(self, pre: np.ndarray, *, wav_path: str | os.PathLike, m4a_path: str | os.PathLike | None = None,
-               hook=None) -> MasterFacts:
-        """Normalise, limit and encode ``pre`` ``(c, n)`` (the mix before any gain); write
-        ``wav_path`` (16-bit PCM) and, when AAC is on, ``m4a_path``."""
+    @staticmethod
+    def bounds(n: int) -> list[tuple[int, int]]:
+        """The chunks ``(first, end)`` of an ``n``-sample track."""
+        return [(a, min(n, a + CHUNK)) for a in range(0, max(n, 1), CHUNK)]
+
+    @staticmethod
+    def context(a: int, b: int, n: int) -> tuple[int, int]:
+        """The samples a chunk's results depend on: 0.5 s of filter run-in before it, the
+        limiter's look-ahead after it."""
+        return max(0, a - RUNIN), min(n, b + MARGIN)
+
+    def render(self, pre: np.ndarray | None = None, *, wav_path: str | os.PathLike,
+               m4a_path: str | os.PathLike | None = None, hook=None, n: int | None = None,
+               channels: int | None = None, keys: list[str] | None = None, pre_of=None) -> MasterFacts:
+        """Normalise, limit and encode the mix before any gain; write ``wav_path`` (16-bit
+        PCM) and, when AAC is on, ``m4a_path``.
+
+        Either ``pre`` ``(c, n)`` (each chunk keyed by its samples), or, so that unchanged
+        chunks are never even computed: ``n``, ``channels``, ``keys`` (one per chunk of
+        :meth:`bounds`, a key of everything that makes the samples of :meth:`context`) and
+        ``pre_of(lo, hi) -> (c, hi - lo)``, called only for chunks not in the cache."""
         from .progress import call_hook
         from .workspace import atomic_write_json
 
         self.used = set()
-        pre = np.atleast_2d(np.asarray(pre, np.float32))
-        c, n = pre.shape
+        if pre is not None:
+            pre = np.atleast_2d(np.asarray(pre, np.float32))
+            c, n = pre.shape
+            keys = [_h(a, b, pre[:, slice(*self.context(a, b, n))]) for a, b in self.bounds(n)]
+
+            def pre_of(lo, hi, _p=pre):
+                return _p[:, lo:hi]
+        else:
+            if n is None or channels is None or keys is None or pre_of is None:
+                raise ValueError("render() needs pre, or n, channels, keys and pre_of")
+            c = int(channels)
         sr = self.sr
-        bounds = [(a, min(n, a + CHUNK)) for a in range(0, max(n, 1), CHUNK)]
-        hashes = [_h(a, b, pre[:, a:b]) for a, b in bounds]
-        # what each chunk's results depend on besides itself: the filter run-in before it,
-        # the limiter's look-ahead after it
-        runins = [_h(pre[:, max(0, a - RUNIN):a]) for a, _ in bounds]
-        afters = [_h(pre[:, b:b + MARGIN]) for _, b in bounds]
+        bounds = self.bounds(n)
+        if len(keys) != len(bounds):
+            raise ValueError(f"{len(keys)} keys for {len(bounds)} chunks")
         k_n = len(bounds)
+        ctx: dict[int, tuple[int, np.ndarray]] = {}
+
+        def window(k: int) -> tuple[int, np.ndarray]:
+            """``(lo, samples of the chunk's context)``, computed once."""
+            if k not in ctx:
+                ctx.clear()
+                lo, hi = self.context(*bounds[k], n)
+                ctx[k] = (lo, np.atleast_2d(np.asarray(pre_of(lo, hi), np.float32)))
+            return ctx[k]
 
         # 1. loudness of the mix before gain, from cached hop energies
         e_pre = []
         for k, (a, b) in enumerate(bounds):
-            p = self._file("energy", _h("e", sr, runins[k], hashes[k]))
+            p = self._file("energy", _h("e", sr, keys[k]))
             z = self._load(p)
             if z is None:
-                runin = pre[:, max(0, a - RUNIN):a] if k else None
-                z = {"e": hop_energy(pre[:, a:b], sr, runin, hop=self.hop)}
+                lo, w = window(k)
+                z = {"e": hop_energy(w[:, a - lo:b - lo], sr, w[:, :a - lo] if a > lo else None, hop=self.hop)}
                 self._save(p, **z)
             e_pre.append(z["e"])
         before = integrated_from_hops(np.concatenate(e_pre, axis=1), sr, n, hop=self.hop)
@@ -328,19 +360,20 @@ class Master:
 
         out_keys, heads, tails, peaks, e_out, limited, rendered = [], [], [], [], [], False, 0
         for k, (a, b) in enumerate(bounds):
-            key = _h("o", runins[k], hashes[k], afters[k], round(gain_db, 6), self.ceiling_db)
+            key = _h("o", keys[k], round(gain_db, 6), self.ceiling_db)
             out_keys.append(key)
             p = self._file("out", key)
             z = self._load(p, ("e", "peak", "limited", "head", "tail"))
             if z is None:
-                lo, hi = max(0, a - MARGIN), min(n, b + MARGIN)
-                y = pre[:, lo:hi] * g
+                lo, w = window(k)
+                m0 = max(0, a - MARGIN) - lo  # limiter context starts here in the window
+                y = w[:, m0:] * g
                 lim = bool(np.max(np.abs(y), initial=0.0) > ceiling)
                 if lim:
                     y = limit(y, sr, ceiling)
-                pcm = (np.clip(y[:, a - lo:b - lo], -1.0, 1.0) * 32767.0).round().astype(np.int16)
+                pcm = (np.clip(y[:, a - lo - m0:b - lo - m0], -1.0, 1.0) * 32767.0).round().astype(np.int16)
                 if lim:
-                    runin = pre[:, max(0, a - RUNIN):a] * g if k else None
+                    runin = w[:, :a - lo] * g if a > lo else None
                     e = hop_energy(pcm.astype(np.float32) / 32767.0, sr, runin, hop=self.hop)
                 else:
                     e = e_pre[k] * (g * g)

@@ -215,24 +215,36 @@ def background(original: np.ndarray, sr: int, regions: Sequence[tuple[float, flo
         return (x * (1 - m) + acc * m).astype(np.float32)
     out = x.copy()
     n = x.shape[1]
-    margin = int(0.5 * sr)  # filter run-in either side of a stretch (IIR forward-backward)
-    opts = o.to_dict()
     for a, b, regs in duck_groups(regions, n, sr, o):
-        key = None
-        if cache is not None:
-            key = cache.key(x.shape[0], n, sr, a, b, [(round(s, 4), round(e, 4)) for s, e in regs], opts)
-            seg = cache.get(key)
-            if seg is not None and seg.shape == (x.shape[0], b - a):
-                out[:, a:b] = seg
-                continue
-        lo = max(0, a - margin)
-        hi = min(n, b + margin)
-        rel = [(s - lo / sr, e - lo / sr) for s, e in regs]
-        seg = _duck(x[:, lo:hi], sr, rel, o)[:, a - lo:b - lo]
-        out[:, a:b] = seg
-        if cache is not None:
-            cache.put(key, seg)
+        out[:, a:b] = duck_segment(x, sr, a, b, regs, o, cache=cache)
     return out
+
+
+def duck_segment_key(cache: SegmentCache, channels: int, n: int, sr: int, a: int, b: int,
+                     regs: Sequence[tuple[float, float]], options: MixOptions) -> str:
+    """The cache key of a ducked stretch (see :func:`duck_segment`)."""
+    return cache.key(channels, n, sr, a, b, [(round(s, 4), round(e, 4)) for s, e in regs], options.to_dict())
+
+
+def duck_segment(x: np.ndarray, sr: int, a: int, b: int, regs: Sequence[tuple[float, float]],
+                 options: MixOptions, *, cache: SegmentCache | None = None) -> np.ndarray:
+    """The ducked stretch ``[a, b)`` of the original ``x`` ``(c, n)`` (one of
+    :func:`duck_groups`), filtered with 0.5 s of run-in either side; read from / stored in
+    ``cache`` when given. ``x`` may be a memory map: only the stretch is read."""
+    n = x.shape[1]
+    key = None
+    if cache is not None:
+        key = duck_segment_key(cache, x.shape[0], n, sr, a, b, regs, options)
+        seg = cache.get(key)
+        if seg is not None and seg.shape == (x.shape[0], b - a):
+            return seg
+    margin = int(0.5 * sr)  # filter run-in either side of a stretch (IIR forward-backward)
+    lo, hi = max(0, a - margin), min(n, b + margin)
+    rel = [(s - lo / sr, e - lo / sr) for s, e in regs]
+    seg = _duck(np.asarray(x[:, lo:hi], np.float32), sr, rel, options)[:, a - lo:b - lo]
+    if cache is not None:
+        cache.put(key, seg)
+    return seg
 
 
 def _duck(x: np.ndarray, sr: int, regions, o: MixOptions) -> np.ndarray:
@@ -456,6 +468,8 @@ __all__ = [
     "background",
     "choose_container",
     "duck_groups",
+    "duck_segment",
+    "duck_segment_key",
     "get_separator",
     "lang3",
     "limit",
