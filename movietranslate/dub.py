@@ -57,6 +57,7 @@ class FitOptions:
     min_gap: float = 0.05         # silence kept before the next line (s)
     borrow: bool = True           # use free time after the line
     shorten_tries: int = 1        # how often to ask the translation for a shorter text
+    min_rate_step: float = 1.05   # a line at most this much too long is stretched, not re-synthesized
 
     def __post_init__(self):
         if not (1.0 <= self.stretch_cap <= self.stretch_max <= 1.4):
@@ -64,6 +65,8 @@ class FitOptions:
                                 accepted="stretch_cap 1.0-1.4, stretch_max up to 1.4")
         if not (1.0 <= self.tts_max_rate <= 1.4):
             raise BadInputError("tts_max_rate must be between 1.0 and 1.4.")
+        if not (1.0 <= self.min_rate_step <= self.stretch_cap):
+            raise BadInputError("min_rate_step must be between 1.0 and stretch_cap.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -241,7 +244,9 @@ def fit_line(synth: Callable[[str, float], np.ndarray], text: str, sr: int, *, s
             if d1 <= slot or d1 == 0:
                 return a1, _facts(text, d1, d1, 1.0, 1.0, 0.0, 0.0, shortened)
             rate = min(d1 / slot, o.tts_max_rate)
-            a2 = synth(text, rate) if rate > 1.01 else a1
+            if rate <= o.min_rate_step:  # a few percent: a transparent stretch, no second synthesis
+                rate = 1.0
+            a2 = synth(text, rate) if rate > 1.0 else a1
             d2 = max(len(a2) / sr, 1e-3)
             tts_ratio = d1 / d2  # the rate the TTS really achieved
             if tts_ratio > o.stretch_max:  # a TTS that overshoots: fall back to stretching
@@ -538,6 +543,16 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         call_hook(hook, "synthesize", i + 1, len(lines))
     timings["synthesize"] = time.perf_counter() - t2
 
+    # --- back-transcription for the report, on the other core while the mix and mux run
+    back = pool = None
+    if o.report and any(f.status == "ok" for f in fits):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .report import back_transcription_of
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
+        back = pool.submit(back_transcription_of, ws, fits, o.target, asr_backend, o.glossary)
+
     # --- speech track, background, mix
     t3 = time.perf_counter()
     n = int(round(duration * MIX_RATE))
@@ -607,7 +622,6 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
         media.write_wav(speech_wav, speech, MIX_RATE)
         atomic_write_json(master_dir / "mix.json", {"mix_key": mix_key, "facts": mix_facts})
-    del original
     timings["mix"] = time.perf_counter() - t3
 
     # --- subtitles and video
@@ -655,6 +669,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     result = DubResult(lines=tuple(fits), voices=voices_out, dub_wav=dub_wav, speech_wav=speech_wav,
                        video=video_path, report_path=None, report=None, timings=dict(timings),
                        resynthesized=resynth, duration=duration, mix_facts=mix_facts)
+    if pool is not None:
+        pool.shutdown(wait=False)
     if not o.report:
         (ws.root / "report.json").unlink(missing_ok=True)  # never leave a report of another dub
     else:
@@ -663,7 +679,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         t5 = time.perf_counter()
         rep = build_report(ws, result, transcript, texts, target=o.target, analysis_audio=analysis,
                            no_reference=no_reference, translation=translation, asr_backend=asr_backend,
-                           hotwords=o.glossary)
+                           hotwords=o.glossary, back=back.result() if back is not None else None)
         timings["report"] = time.perf_counter() - t5
         rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
         rp = ws.root / "report.json"

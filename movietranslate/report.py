@@ -181,20 +181,58 @@ def error_rates(reference: str, hypothesis: str, language: str) -> dict:
     return {"wer": round(wer, 4), "cer": round(cer, 4)}
 
 
+def _clip_reader(ws):
+    """``clip_of(fit) -> audio16k``: a dubbed line's clip (what plays from the line's start)."""
+    from pathlib import Path
+
+    from . import media
+    from .voices import resample
+
+    store = ws.root / "stages" / "clips"
+    clip16: dict[str, np.ndarray] = {}
+
+    def clip_of(f):
+        if f.line_id not in clip16:
+            p = store / f"{f.key}.wav" if f.key else None
+            if p is None or not p.is_file():
+                p = Path(f.clip)
+            a, sr = media.read_wav(p)
+            a = np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32)
+            clip16[f.line_id] = resample(a, sr, 16000)[: int(round(f.duration * 16000))]
+        return clip16[f.line_id]
+    return clip_of
+
+
+def back_transcription_of(ws, fits, target: str, asr_backend=None, hotwords: Sequence[str] = (), *,
+                          clip_of=None) -> tuple[str, dict[str, str], tuple[str, ...]]:
+    """The dubbed lines ``fits`` recognised back, chunk by chunk and cached (see
+    :func:`back_transcribe_chunks`): ``(text, {line_id: text}, hotwords used)``.
+
+    The recogniser knows the glossary terms (hotwords), never the expected text. Hotwords
+    are opt-in: measured on the Mandarin test dub, they fix the names' spelling but can also
+    leak into the output at the end of a chunk (CER 11-39 % depending on tiny changes of the
+    audio, against 20 % without), so only terms the caller passes are used."""
+    ok = [f for f in fits if f.status == "ok"]
+    hot = glossary_terms(None, target, hotwords)
+    hyp, by_line = back_transcribe_chunks(ws, ok, clip_of or _clip_reader(ws), target, asr_backend, hotwords=hot)
+    return hyp, by_line, hot
+
+
 def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: str,
                  analysis_audio: np.ndarray | None = None, no_reference: Sequence[str] = (),
                  translation=None, asr_backend=None, back_transcription: bool = True,
-                 hotwords: Sequence[str] = ()) -> dict:
+                 hotwords: Sequence[str] = (), back: tuple | None = None) -> dict:
     """Measure a finished dub (a :class:`~movietranslate.dub.DubResult`); returns the report.
 
     Each line is back-transcribed on its own and every measurement is cached by content in
     the workspace, so the report of a re-dub re-recognises and re-embeds only what changed.
     ``hotwords``: target-language terms known beforehand (glossary, cast names), added to
-    the translation's glossary terms to bias the recogniser toward their spelling."""
-    from . import media
+    the translation's glossary terms to bias the recogniser toward their spelling.
+    ``back``: the result of :func:`back_transcription_of` when already computed (the dub runs
+    it while it mixes)."""
     from .data import is_cjk
     from .segmentation import SubtitleRules, check_line
-    from .voices import cosine, resample
+    from .voices import cosine
 
     lines = [ln for ln in result.lines]
     ok = [f for f in lines if f.status == "ok"]
@@ -217,33 +255,13 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
                      "total_overrun": round(sum(f.overrun for f in ok), 3),
                      "overlaps": _overlaps(ok)}
 
-    # The dubbed clips, 16 kHz (each clip is what plays from the line's start).
-    store = ws.root / "stages" / "clips"
-    clip16: dict[str, np.ndarray] = {}
-
-    def clip_of(f):
-        if f.line_id not in clip16:
-            p = store / f"{f.key}.wav" if f.key else None
-            if p is None or not p.is_file():
-                from pathlib import Path
-
-                p = Path(f.clip)
-            a, sr = media.read_wav(p)
-            a = np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32)
-            clip16[f.line_id] = resample(a, sr, 16000)[: int(round(f.duration * 16000))]
-        return clip16[f.line_id]
+    clip_of = _clip_reader(ws)
 
     # --- back-transcription
     if back_transcription and ok:
-        # Chunk by chunk, cached by the chunk's clips: a re-dub re-recognises only the
-        # chunk of an edited line. The recogniser knows the glossary terms (hotwords), never
-        # the expected text.
+        hyp, by_line, hot = back if back is not None else back_transcription_of(ws, ok, target, asr_backend,
+                                                                               hotwords, clip_of=clip_of)
         sep = "" if is_cjk(target) else " "
-        # Opt-in: measured on the Mandarin test dub, hotwords fix the names' spelling but
-        # can also leak into the output at the end of a chunk (CER 11-39 % depending on tiny
-        # changes of the audio, against 20 % without), so only terms the caller passes.
-        hot = glossary_terms(None, target, hotwords)
-        hyp, by_line = back_transcribe_chunks(ws, ok, clip_of, target, asr_backend, hotwords=hot)
         ref = sep.join(f.text for f in ok)
         rep["back_transcription"] = {"text": hyp, "hotwords": list(hot), **error_rates(ref, hyp, target)}
         for row in per_line:
@@ -367,5 +385,5 @@ def plot_report(report: Mapping):
     return fig
 
 
-__all__ = ["back_transcribe", "back_transcribe_chunks", "build_report", "cached_embedding", "error_rates",
+__all__ = ["back_transcribe", "back_transcribe_chunks", "back_transcription_of", "build_report", "cached_embedding", "error_rates",
            "glossary_hits", "glossary_terms", "plot_report", "speech_chunks"]

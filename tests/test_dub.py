@@ -115,6 +115,11 @@ def test_fit_cascade_rate_then_stretch_then_borrow_then_shorten():
     # 1.15x too long: the TTS rate alone
     a, f = fit_line(synth, "x" * 10, sr, slot=1.0 / 1.15, available=0.87)
     assert f["tts_rate"] == pytest.approx(1.15, abs=0.01) and f["stretch"] == 1.0
+    # 1.03x: a small stretch, no second synthesis
+    synth, calls = _fake_synth(1.0)
+    a, f = fit_line(synth, "x" * 10, sr, slot=1.0 / 1.03, available=1.0 / 1.03)
+    assert len(calls) == 1 and f["tts_rate"] == 1.0 and f["stretch"] == pytest.approx(1.03, abs=0.01)
+    assert len(a) / sr <= 1.0 / 1.03 + 1e-3
     # 1.24x: rate 1.2, then a small stretch
     a, f = fit_line(synth, "x" * 10, sr, slot=1.0 / 1.24, available=1.0 / 1.24)
     assert f["tts_rate"] == pytest.approx(1.2) and f["stretch"] > 1.0
