@@ -249,8 +249,13 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sr: int) -> None:
     """Write float audio (``(n,)`` or ``(channels, n)``) as 16-bit PCM WAV, atomically."""
     from .workspace import atomic_path
 
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").T.copy()
+    a = np.array(np.atleast_2d(audio), dtype=np.float32)  # one copy, then in place
+    np.clip(a, -1.0, 1.0, out=a)
+    a *= 32767.0
+    np.rint(a, out=a)
+    pcm = a.astype("<i2")
+    pcm = pcm[0] if pcm.shape[0] == 1 else pcm.T.copy()
+    audio = a
     with atomic_path(path) as tmp:
         with wave.open(str(tmp), "wb") as w:
             w.setnchannels(audio.shape[0])

@@ -168,7 +168,9 @@ def cached_embedding(ws, audio16k: np.ndarray) -> np.ndarray:
 
 
 def error_rates(reference: str, hypothesis: str, language: str) -> dict:
-    """WER and CER after normalisation (CER is the measure for CJK)."""
+    """WER and CER after normalisation (CER is the measure for CJK); for Mandarin also the
+    error rate over toneless pinyin syllables (homophones the recogniser spelt otherwise
+    count as right: what the voice said, not how Whisper wrote it)."""
     import jiwer
 
     from .metrics import normalize
@@ -178,7 +180,15 @@ def error_rates(reference: str, hypothesis: str, language: str) -> dict:
         return {"wer": None, "cer": None}
     cer = float(jiwer.cer(r, h))
     wer = cer if language.split("-")[0] in ("zh", "ja", "ko") else float(jiwer.wer(r, h))
-    return {"wer": round(wer, 4), "cer": round(cer, 4)}
+    out = {"wer": round(wer, 4), "cer": round(cer, 4)}
+    if language.split("-")[0] == "zh":
+        try:
+            from .metrics import syllable_error_rate
+
+            out["syllable_error_rate"] = round(syllable_error_rate([reference], [hypothesis]), 4)
+        except ImportError:  # pypinyin (tts extra) not installed
+            pass
+    return out
 
 
 def _clip_reader(ws):

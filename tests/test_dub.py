@@ -296,11 +296,22 @@ def test_mandarin_back_transcription_cer(zh_dub):
     plain = [x for x in rows if not any(n in x["text"] for n in NAMES)]
     assert len(plain) >= 6
     plain_cer = cer(["".join(x["text"] for x in plain)], ["".join(x["back_transcription"] for x in plain)], "zh")
-    print("CER all", bt["cer"], "CER without names", round(plain_cer, 4), bt["text"])
+    print("CER all", bt["cer"], "CER without names", round(plain_cer, 4), "syllables",
+          bt["syllable_error_rate"], bt["text"])
     assert plain_cer <= 0.15
     assert bt["cer"] <= 0.35
+    # what the voices said, judged by sound: homophones Whisper spelt otherwise count as right
+    assert bt["syllable_error_rate"] <= 0.15
     assert r.report["loudness"]["loudness_lufs"] == pytest.approx(-16.0, abs=1.0)
     assert r.report["loudness"]["peak_dbfs"] <= -0.99
+
+
+def test_syllable_error_rate_forgives_homophones_only():
+    from movietranslate.metrics import syllable_error_rate
+
+    assert syllable_error_rate(["我是新泽西的黛安。"], ["我是新则西的黛安"]) == 0.0  # 泽/则: both ze
+    assert syllable_error_rate(["我是新泽西的黛安。"], ["无视新泽西的黛安"]) == pytest.approx(1 / 8)  # wo -> wu
+    assert syllable_error_rate(["北方佬"], ["南方佬"]) == pytest.approx(1 / 3)
 
 
 def test_speakers_get_distinct_voices(zh_dub):
