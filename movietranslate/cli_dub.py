@@ -49,8 +49,10 @@ def register(app: typer.Typer, friendly) -> None:
                          hook=tqdm_hook(file=sys.stderr))
         rep = result.report or {}
         bt = rep.get("back_transcription") or {}
+        ser = bt.get("syllable_error_rate")
         typer.echo(f"{sum(f.status == 'ok' for f in result.lines)} lines dubbed "
                    f"({result.resynthesized} synthesized), max speed x{rep.get('timing', {}).get('max_speed_factor')}, "
-                   f"back-transcription WER {bt.get('wer')} CER {bt.get('cer')}, "
-                   f"loudness {result.mix_facts.get('loudness_lufs')} LUFS")
+                   f"back-transcription WER {bt.get('wer')} CER {bt.get('cer')}"
+                   + (f" (syllables {ser})" if ser is not None else "")
+                   + f", loudness {result.mix_facts.get('loudness_lufs')} LUFS")
         typer.echo(f"-> {result.video or result.dub_wav}" + (f", {result.report_path}" if result.report_path else ""))

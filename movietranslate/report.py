@@ -389,7 +389,8 @@ def plot_report(report: Mapping):
     ax.set_xticks(x)
     ax.set_xticklabels([r["id"] for r in rows], rotation=90, fontsize=7)
     bt = report.get("back_transcription") or {}
-    fig.suptitle(f"Dub into {report.get('target')}: CER {bt.get('cer')}, WER {bt.get('wer')}, "
+    ser = f", syllables {bt['syllable_error_rate']}" if bt.get("syllable_error_rate") is not None else ""
+    fig.suptitle(f"Dub into {report.get('target')}: CER {bt.get('cer')}{ser}, WER {bt.get('wer')}, "
                  f"loudness {report.get('loudness', {}).get('loudness_lufs')} LUFS")
     fig.tight_layout()
     return fig
