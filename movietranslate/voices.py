@@ -293,9 +293,11 @@ class KokoroBackend(TTSBackend):
         lang = base_language(language)
         if lang not in self.languages:
             return []
-        f = [n for n in ("jf_tebukuro", "jf_gongitsune", "jf_nezumi") ]
-        if lang != "zh":  # jf_alpha babbles in Mandarin
-            f = ["jf_alpha"] + f
+        # Mandarin: jf_alpha babbles; jf_tebukuro is the least intelligible of the rest
+        # (Whisper base heard 至少 as 职秀/直销 and 我是 as 模式 where jf_gongitsune, jf_nezumi and
+        # jm_kumo were heard right), so neither is offered for Mandarin.
+        f = ["jf_gongitsune", "jf_nezumi"] if lang == "zh" else ["jf_alpha", "jf_tebukuro", "jf_gongitsune",
+                                                                  "jf_nezumi"]
         out = [Voice("kokoro", n, lang, "female") for n in f]
         out.append(Voice("kokoro", "jm_kumo", lang, "male"))
         # More voices: blends and Praat "Change gender" variants.
@@ -303,8 +305,12 @@ class KokoroBackend(TTSBackend):
                          name="kokoro:kumo-gongitsune"))
         out.append(Voice("kokoro", "jm_kumo", lang, "male", pitch_hz=95.0, formant=0.9,
                          name="kokoro:kumo-deep"))
-        out.append(Voice("kokoro", "jf_tebukuro", lang, "male", pitch_hz=120.0, formant=0.85,
-                         name="kokoro:tebukuro-as-male"))
+        if lang != "zh":
+            out.append(Voice("kokoro", "jf_tebukuro", lang, "male", pitch_hz=120.0, formant=0.85,
+                             name="kokoro:tebukuro-as-male"))
+        else:
+            out.append(Voice("kokoro", "jf_gongitsune", lang, "female", pitch_hz=240.0, formant=1.05,
+                             name="kokoro:gongitsune-high"))
         out.append(Voice("kokoro", "jf_nezumi", lang, "female", pitch_hz=175.0, formant=0.92,
                          name="kokoro:nezumi-low"))
         return out
