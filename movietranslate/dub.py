@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -377,6 +377,17 @@ def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_
 
 # ---------------------------------------------------------------- the stage
 
+class _Plan(NamedTuple):
+    text: str
+    voice: Voice
+    backend: Any
+    later: list
+    next_start: float
+    available: float
+    slot: float
+    key: str
+
+
 def _load_original(ws, input_path: Path, digest: str, n: int):
     """The original soundtrack at 48 kHz, channels kept, float32 ``(c, n)`` (exactly ``n``
     samples: cut or padded with silence), cached in the workspace as ``.npy`` and read back
@@ -464,7 +475,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     resynth = 0
     starts = [ln.start for ln in speakable]
 
-    def plan(ln):
+    def plan(ln) -> _Plan | None:
         """What a line's clip depends on: its text, voice, slot and the time it may borrow."""
         text = (texts.get(ln.id) or "").strip()
         if not has_speakable_text(text):
@@ -477,7 +488,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         vb = get_tts(voice.backend) if voice.backend != backend.name else backend
         key = stable_hash("clip", text, voice.key, vb.identity, round(slot, 3), round(available, 3),
                           o.fit.to_dict())
-        return text, voice, vb, later, nxt, available, slot, key
+        return _Plan(text, voice, vb, later, nxt, available, slot, key)
 
     plans = [plan(ln) for ln in lines]
     # Each voice's pace (seconds per letter) from the clips made so far: a line clearly too
@@ -491,9 +502,9 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         p[2] += 1
 
     for pl in plans:
-        if pl is not None and (store / f"{pl[7][:24]}.json").is_file():
+        if pl is not None and (store / f"{pl.key[:24]}.json").is_file():
             with contextlib.suppress(OSError, ValueError):
-                learn(pl[1].key, json.loads((store / f"{pl[7][:24]}.json").read_text(encoding="utf-8")))
+                learn(pl.voice.key, json.loads((store / f"{pl.key[:24]}.json").read_text(encoding="utf-8")))
     for i, ln in enumerate(lines):
         if plans[i] is None:
             text = (texts.get(ln.id) or "").strip()
@@ -583,7 +594,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     else:
         master = Master(master_dir, sr=MIX_RATE, target_lufs=o.mix.loudness_lufs, ceiling_db=o.mix.true_peak_db,
                         tolerance_lu=o.mix.gain_tolerance_lu, aac=use_aac,
-                        bitrate=_bitrate(o.mux.audio_bitrate), coder=o.mux.aac_coder or None)
+                        bitrate=o.mux.bitrate_bps(), coder=o.mux.aac_coder or None)
         segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
         gain_sp = np.float32(10 ** (o.mix.speech_gain_db / 20))
         if o.mix.separator == "duck":
@@ -750,16 +761,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-def _bitrate(text: str | int) -> int:
-    """``"192k"`` -> 192000."""
-    t = str(text).strip().lower()
-    mult = 1000 if t.endswith("k") else 1
-    try:
-        return int(float(t.rstrip("k")) * mult)
-    except ValueError:
-        raise BadInputError(f"Unreadable audio bitrate {text!r}.", accepted="e.g. 192k or 192000") from None
 
 
 def _clip48k(store: Path, key: str) -> np.ndarray:

@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -194,12 +194,9 @@ class MasterFacts:
     chunks: int = 0
     chunks_rendered: int = 0
     chunks_encoded: int = 0
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        d.update(self.extra)
-        return d
+        return dict(self.__dict__)
 
 
 def _r(x: float) -> float | None:

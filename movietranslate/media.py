@@ -254,11 +254,11 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sr: int) -> None:
     a *= 32767.0
     np.rint(a, out=a)
     pcm = a.astype("<i2")
-    pcm = pcm[0] if pcm.shape[0] == 1 else pcm.T.copy()
-    audio = a
+    channels = pcm.shape[0]
+    pcm = pcm[0] if channels == 1 else pcm.T.copy()
     with atomic_path(path) as tmp:
         with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(audio.shape[0])
+            w.setnchannels(channels)
             w.setsampwidth(2)
             w.setframerate(int(sr))
             w.writeframes(pcm.tobytes())

@@ -274,13 +274,11 @@ def _duck(x: np.ndarray, sr: int, regions, o: MixOptions) -> np.ndarray:
 # ---------------------------------------------------------------- mix
 
 def loudness(audio: np.ndarray, sr: int) -> float:
-    """Integrated loudness (LUFS, EBU R128 / ITU-R BS.1770); -inf for silence."""
-    import pyloudnorm
+    """Integrated loudness (LUFS, EBU R128 / ITU-R BS.1770); -inf for silence. (One
+    implementation: :func:`movietranslate.master.integrated_loudness`.)"""
+    from .master import integrated_loudness
 
-    x = np.atleast_2d(audio).T.astype(np.float64)
-    if x.shape[0] < int(0.5 * sr):
-        x = np.concatenate([x, np.zeros((int(0.5 * sr) - x.shape[0], x.shape[1]))])
-    return float(pyloudnorm.Meter(sr).integrated_loudness(x))
+    return integrated_loudness(audio, sr)
 
 
 def mix(speech: np.ndarray, bed: np.ndarray, sr: int, options: MixOptions | None = None
@@ -375,6 +373,17 @@ class MuxOptions:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def bitrate_bps(self) -> int:
+        """``audio_bitrate`` in bits per second (``"192k"`` -> 192000)."""
+        t = str(self.audio_bitrate).strip().lower()
+        try:
+            return int(float(t.rstrip("k")) * (1000 if t.endswith("k") else 1))
+        except ValueError:
+            from .errors import BadInputError
+
+            raise BadInputError(f"Unreadable audio bitrate {self.audio_bitrate!r}.",
+                                accepted="e.g. 192k or 192000") from None
 
 
 def choose_container(info, options: MuxOptions) -> str:
