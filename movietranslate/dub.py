@@ -84,9 +84,10 @@ class DubOptions:
     mux: MuxOptions = field(default_factory=MuxOptions)
     video: bool = True                # write DIR/dubbed.mp4 (or .mkv) when the input has video
     report: bool = True               # write DIR/report.json (back-transcription and all)
-    # Target-language terms known beforehand (glossary terms, the cast's names as written in
-    # the target language): passed as Whisper hotwords to the report's back-transcription,
-    # biasing it toward their spelling. Never the line texts. Opt-in (see report.py).
+    # Target-language terms known beforehand (names, places, jargon), added to those the dub
+    # gathers itself (the translation's character names, the global and project glossaries):
+    # the report's back-transcription gives them to Whisper so it spells them as the
+    # translation does (report.glossary_terms, report.zh_prompt). Never the line texts.
     glossary: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
@@ -559,10 +560,11 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     if o.report and any(f.status == "ok" for f in fits):
         from concurrent.futures import ThreadPoolExecutor
 
-        from .report import back_transcription_of
+        from .report import back_transcription_of, glossary_terms
 
+        known = glossary_terms(translation, o.target, o.glossary, root=ws.root)
         pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
-        back = pool.submit(back_transcription_of, ws, fits, o.target, asr_backend, o.glossary)
+        back = pool.submit(back_transcription_of, ws, fits, o.target, asr_backend, known)
 
     # --- speech track, background, mix
     t3 = time.perf_counter()
@@ -690,7 +692,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         t5 = time.perf_counter()
         rep = build_report(ws, result, transcript, texts, target=o.target, analysis_audio=analysis,
                            no_reference=no_reference, translation=translation, asr_backend=asr_backend,
-                           hotwords=o.glossary, back=back.result() if back is not None else None)
+                           hotwords=known, back=back.result() if back is not None else None)
         timings["report"] = time.perf_counter() - t5
         rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
         rp = ws.root / "report.json"
