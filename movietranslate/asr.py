@@ -19,6 +19,7 @@ import numpy as np
 
 from .data import Transcript, Word
 from .errors import MissingBackendError, ModelError
+from .registry import Registry
 from .progress import ProgressHook, call_hook
 from .segmentation import SubtitleRules, cut_lines
 
@@ -60,27 +61,16 @@ class ASRBackend(Protocol):
                   hook: ProgressHook | None = None) -> RawRecognition: ...
 
 
-_REGISTRY: dict[str, Callable[..., ASRBackend]] = {}
-
-
-def register_backend(name: str):
-    def deco(factory):
-        _REGISTRY[name] = factory
-        return factory
-    return deco
+_REGISTRY: Registry[Callable[..., ASRBackend]] = Registry("ASR backend")
+register_backend = _REGISTRY.register
 
 
 def backends() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(_REGISTRY.names())
 
 
 def get_backend(name: str = "faster-whisper", **kwargs) -> ASRBackend:
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise MissingBackendError(f"Unknown ASR backend '{name}'. Known: {', '.join(backends())}.",
-                                  backend=name) from None
-    return factory(**kwargs)
+    return _REGISTRY.factory(name)(**kwargs)
 
 
 _model_lock = threading.Lock()

@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import BadInputError, MissingBackendError, ModelError
+from .registry import Registry
 from .progress import ProgressHook, call_hook
 
 logger = logging.getLogger("movietranslate")
@@ -783,28 +784,19 @@ class PyannoteDiarizer:
 
 # ---------------------------------------------------------------- registry
 
-_BACKENDS: dict[str, Callable[..., object]] = {
-    "default": lambda model=None, **kw: DefaultDiarizer(threads=kw.get("threads", 2)),
-    "pyannote": lambda model=None, **kw: PyannoteDiarizer(model, device=kw.get("device", "cpu")),
-}
-
-
-def register_backend(name: str, factory: Callable[..., object]) -> None:
-    _BACKENDS[name] = factory
+_BACKENDS: Registry[Callable[..., object]] = Registry("diarization backend", error=BadInputError)
+_BACKENDS.add("default", lambda model=None, **kw: DefaultDiarizer(threads=kw.get("threads", 2)))
+_BACKENDS.add("pyannote", lambda model=None, **kw: PyannoteDiarizer(model, device=kw.get("device", "cpu")))
+register_backend = _BACKENDS.add
 
 
 def backends() -> tuple[str, ...]:
-    return tuple(_BACKENDS)
+    return tuple(_BACKENDS.names())
 
 
 def get_diarizer(name: str = "default", model: str | os.PathLike | None = None, **kw):
     """A diarizer by name: ``default`` (bundled, CPU) or ``pyannote`` (local pipeline folder)."""
-    try:
-        factory = _BACKENDS[name]
-    except KeyError:
-        raise BadInputError(f"unknown diarization backend {name!r}; choose one of {', '.join(_BACKENDS)}",
-                            accepted=tuple(_BACKENDS)) from None
-    return factory(model=model, **kw)
+    return _BACKENDS.factory(name)(model=model, **kw)
 
 
 def diarize(audio: np.ndarray, options: DiarizeOptions | None = None, *, backend: str | object = "default",

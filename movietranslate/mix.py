@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MissingBackendError, StageError
+from .registry import Registry
 
 logger = logging.getLogger("movietranslate")
 
@@ -56,25 +57,10 @@ class MixOptions:
 
 # ---------------------------------------------------------------- separators
 
-_SEPARATORS: dict[str, Callable] = {}
-
-
-def register_separator(name: str):
-    def deco(fn):
-        _SEPARATORS[name] = fn
-        return fn
-    return deco
-
-
-def separators() -> list[str]:
-    return list(_SEPARATORS)
-
-
-def get_separator(name: str) -> Callable:
-    if name not in _SEPARATORS:
-        raise MissingBackendError(f"Unknown separator {name!r}; known: {', '.join(_SEPARATORS)}.",
-                                  backend=name)
-    return _SEPARATORS[name]
+_SEPARATORS: Registry[Callable] = Registry("separator")
+register_separator = _SEPARATORS.register
+separators = _SEPARATORS.names
+get_separator = _SEPARATORS.factory
 
 
 @register_separator("demucs")

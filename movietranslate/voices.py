@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BadInputError, MissingBackendError, ModelError
+from .registry import Registry
 
 logger = logging.getLogger("movietranslate")
 
@@ -110,33 +111,24 @@ def base_language(language: str) -> str:
 
 # ---------------------------------------------------------------- registry
 
-_REGISTRY: dict[str, Callable[..., TTSBackend]] = {}
+_REGISTRY: Registry[Callable[..., TTSBackend]] = Registry("TTS backend")
 _INSTANCES: dict[str, TTSBackend] = {}
 # Default preference per target language (first available wins); others follow.
 PREFERENCE = ("kokoro", "piper", "espeak", "xtts")
 
 
-def register_tts(name: str):
-    def deco(factory):
-        _REGISTRY[name] = factory
-        return factory
-    return deco
-
-
-def tts_backends() -> list[str]:
-    return list(_REGISTRY)
+register_tts = _REGISTRY.register
+tts_backends = _REGISTRY.names
 
 
 def get_tts(name: str, **kwargs) -> TTSBackend:
     """A TTS backend by name (shared instance when no arguments are given)."""
-    if name not in _REGISTRY:
-        raise MissingBackendError(f"Unknown TTS backend {name!r}; known: {', '.join(_REGISTRY)}.",
-                                  backend=name)
+    factory = _REGISTRY.factory(name)
     if kwargs:
-        return _REGISTRY[name](**kwargs)
+        return factory(**kwargs)
     with _lock:
         if name not in _INSTANCES:
-            _INSTANCES[name] = _REGISTRY[name]()
+            _INSTANCES[name] = factory()
         return _INSTANCES[name]
 
 
