@@ -26,6 +26,8 @@ def register(app: typer.Typer, friendly) -> None:
         burn_in: bool = typer.Option(False, "--burn-in", help="Burn the target subtitles into the picture."),
         bilingual: bool = typer.Option(False, "--bilingual", help="Add a bilingual ASS subtitle track."),
         separator: str = typer.Option("duck", "--separator", help="duck (default) or demucs."),
+        separator_model: Path | None = typer.Option(None, "--separator-model",
+                                                    help="The separator's model file (demucs: a .th checkpoint)."),
         no_video: bool = typer.Option(False, "--no-video", help="Only DIR/dub.wav, no video."),
         no_report: bool = typer.Option(False, "--no-report", help="Skip the quality report."),
     ):
@@ -39,7 +41,8 @@ def register(app: typer.Typer, friendly) -> None:
             from .errors import BadInputError
             raise BadInputError(f"Unknown container {container!r}.", accepted="auto, mp4, mkv")
         ws = open_workspace(workdir)
-        opts = DubOptions(target=to, backend=tts, mix=MixOptions(loudness_lufs=lufs, separator=separator),
+        opts = DubOptions(target=to, backend=tts, mix=MixOptions(loudness_lufs=lufs, separator=separator,
+                                         separator_model=str(separator_model) if separator_model else None),
                           mux=MuxOptions(container=container, burn_in=burn_in, bilingual=bilingual), video=not no_video,
                           report=not no_report)
         tkw = {"subtitles": str(subtitles)} if subtitles else {}

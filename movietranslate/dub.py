@@ -422,7 +422,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     """
     from . import media, subtitles
     from .master import Master
-    from .mix import SegmentCache, background, duck_groups, duck_segment, duck_segment_key, mux
+    from .mix import (SegmentCache, check_separator, duck_groups, duck_segment, duck_segment_key, mux,
+                      separator_identity)
     from .voices import cast_voices, get_tts, pick_backend, render
     from .workspace import atomic_write_json, stable_hash
 
@@ -434,6 +435,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     digest = ws.input_digest(input_path)
     duration = float(info.duration)
     backend = pick_backend(o.target, o.backend)
+    check_separator(o.mix)
     texts = translation_texts(translation)
     if shorten is None and hasattr(translation, "shorten") and callable(translation.shorten):
         shorten = translation.shorten  # type: ignore[assignment]
@@ -584,6 +586,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     original, orig_key = _load_original(ws, input_path, digest, n)
     channels = original.shape[0]
     mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], o.mix.to_dict(),
+                          separator_identity(o.mix),
                           o.mux.audio_codec, o.mux.audio_bitrate, o.mux.aac_coder)
     master_dir = ws.root / "stages" / "master" / orig_key[:20]
     use_aac = o.mux.audio_codec == "aac"
@@ -599,38 +602,32 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
                         bitrate=o.mux.bitrate_bps(), coder=o.mux.aac_coder or None)
         segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
         gain_sp = np.float32(10 ** (o.mix.speech_gain_db / 20))
-        if o.mix.separator == "duck":
-            # Chunk by chunk: a chunk whose original, ducked stretches and clips are as
-            # before is taken from the master's cache without being computed at all.
-            groups = duck_groups(regions, n, MIX_RATE, o.mix)
+        # Chunk by chunk: a chunk whose original, ducked (or separated) stretches and clips
+        # are as before is taken from the master's cache without being computed at all.
+        groups = duck_groups(regions, n, MIX_RATE, o.mix)
+        for ga, gb, regs in groups:
+            segs.used.add(duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, o.mix))
+        keys = []
+        for a, b in Master.bounds(n):
+            lo, hi = Master.context(a, b, n)
+            keys.append(stable_hash(
+                "mix-chunk", orig_key, channels, lo, hi, o.mix.to_dict(), separator_identity(o.mix),
+                [p for p in placed if p[0] < hi and p[1] > lo],
+                [(ga, gb, [(round(x, 4), round(y, 4)) for x, y in regs])
+                 for ga, gb, regs in groups if ga < hi and gb > lo]))
+
+        def pre_of(lo: int, hi: int) -> np.ndarray:
+            w = np.array(original[:, lo:hi], np.float32)
             for ga, gb, regs in groups:
-                segs.used.add(duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, o.mix))
-            keys = []
-            for a, b in Master.bounds(n):
-                lo, hi = Master.context(a, b, n)
-                keys.append(stable_hash(
-                    "mix-chunk", orig_key, channels, lo, hi, o.mix.to_dict(),
-                    [p for p in placed if p[0] < hi and p[1] > lo],
-                    [(ga, gb, [(round(x, 4), round(y, 4)) for x, y in regs])
-                     for ga, gb, regs in groups if ga < hi and gb > lo]))
+                if ga < hi and gb > lo:
+                    seg = duck_segment(original, MIX_RATE, ga, gb, regs, o.mix, cache=segs)
+                    s0, s1 = max(ga, lo), min(gb, hi)
+                    w[:, s0 - lo:s1 - lo] = seg[:, s0 - ga:s1 - ga]
+            w += speech[None, lo:hi] * gain_sp
+            return w
 
-            def pre_of(lo: int, hi: int) -> np.ndarray:
-                w = np.array(original[:, lo:hi], np.float32)
-                for ga, gb, regs in groups:
-                    if ga < hi and gb > lo:
-                        seg = duck_segment(original, MIX_RATE, ga, gb, regs, o.mix, cache=segs)
-                        s0, s1 = max(ga, lo), min(gb, hi)
-                        w[:, s0 - lo:s1 - lo] = seg[:, s0 - ga:s1 - ga]
-                w += speech[None, lo:hi] * gain_sp
-                return w
-
-            mix_facts = master.render(wav_path=dub_wav, m4a_path=m4a, hook=hook, n=n, channels=channels,
-                                      keys=keys, pre_of=pre_of).to_dict()
-        else:  # a separator works on the whole track
-            bed = background(np.asarray(original), MIX_RATE, regions, o.mix, cache=segs)
-            bed += speech[None, :] * gain_sp
-            mix_facts = master.render(bed, wav_path=dub_wav, m4a_path=m4a, hook=hook).to_dict()
-            del bed
+        mix_facts = master.render(wav_path=dub_wav, m4a_path=m4a, hook=hook, n=n, channels=channels,
+                                  keys=keys, pre_of=pre_of).to_dict()
         segs.prune()  # keep the stretches of this dub only (bounded disk use)
         logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
         media.write_wav(speech_wav, speech, MIX_RATE)
@@ -832,6 +829,9 @@ def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions |
     from .voices import pick_backend
 
     pick_backend(to, o.backend)  # fail early, naming the backends, when nobody speaks ``to``
+    from .mix import check_separator
+
+    check_separator(o.mix)  # and when the separator cannot run
     if (ws.root / "transcript.json").is_file():
         transcript = load_transcript(ws)
     else:

@@ -20,11 +20,12 @@ import os
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingBackendError, StageError
+from .errors import MissingBackendError, ModelError, StageError
 from .registry import Registry
 
 logger = logging.getLogger("movietranslate")
@@ -37,6 +38,7 @@ class MixOptions:
     """Options of the background and mix stage (they enter the workspace key)."""
 
     separator: str = "duck"          # "duck" (speech-band ducking) or a registered separator
+    separator_model: str | None = None  # the separator's model file (demucs: a .th checkpoint)
     duck_db: float = -20.0           # speech-band attenuation where dubbed lines play
     duck_other_db: float = -4.0      # attenuation of the rest of the spectrum there
     duck_side_db: float = -6.0       # stereo: speech-band attenuation of the sides (centre: duck_db)
@@ -65,35 +67,89 @@ get_separator = _SEPARATORS.factory
 
 @register_separator("demucs")
 def demucs_separator(audio: np.ndarray, sr: int, *, model: str | os.PathLike | None = None) -> np.ndarray:
-    """Accompaniment (everything but vocals) by Demucs from a local model file.
+    """Everything but the ``vocals`` stem of a Demucs model (the accompaniment), ``(c, n)``.
 
-    ``model``: a Demucs checkpoint (``.th``) or folder, or ``MOVIETRANSLATE_DEMUCS_MODEL``.
-    """
+    ``model``: a Demucs checkpoint (``.th``, as ``demucs.states.load_model`` reads it), or
+    ``MOVIETRANSLATE_DEMUCS_MODEL``. Runs on the CPU with torch; loaded once per file."""
     try:
         import torch
         from demucs.apply import apply_model
-        from demucs.pretrained import get_model_from_args  # noqa: F401
-        from demucs.states import load_model
     except ImportError as exc:
         raise MissingBackendError("The demucs separator needs demucs and torch.", backend="demucs",
                                   extra="demucs") from exc
-    model = model or os.environ.get("MOVIETRANSLATE_DEMUCS_MODEL")
-    if not model or not Path(model).exists():
-        raise MissingBackendError("The demucs separator needs a local model file "
-                                  "(set MOVIETRANSLATE_DEMUCS_MODEL).", backend="demucs", extra="demucs")
-    m = load_model(str(model))
-    m.eval()
+    m = _demucs_model(*_model_file(model, "MOVIETRANSLATE_DEMUCS_MODEL", "demucs"))
+    if "vocals" not in m.sources:
+        raise ModelError(f"The demucs model has no 'vocals' source (it has {', '.join(m.sources)}).")
     from .voices import resample
 
-    x = np.atleast_2d(audio)
-    if x.shape[0] == 1:
-        x = np.repeat(x, 2, axis=0)
-    x = resample(x.T, sr, m.samplerate).T
+    x = np.atleast_2d(np.asarray(audio, np.float32))
+    n = x.shape[1]
+    if x.shape[0] != m.audio_channels:
+        x = np.repeat(x.mean(axis=0, keepdims=True), m.audio_channels, axis=0)
+    x = np.ascontiguousarray(resample(x.T, sr, m.samplerate).T, np.float32)
     with torch.no_grad():
-        sources = apply_model(m, torch.from_numpy(x)[None], device="cpu")[0].numpy()
-    keep = [i for i, n in enumerate(m.sources) if n != "vocals"]
-    acc = sources[keep].sum(axis=0)
-    return resample(acc.T, m.samplerate, sr).T[:, :np.atleast_2d(audio).shape[1]]
+        sources = apply_model(m, torch.from_numpy(x)[None], device="cpu", progress=False)[0].numpy()
+    acc = sources[[i for i, s in enumerate(m.sources) if s != "vocals"]].sum(axis=0)
+    acc = resample(acc.T, m.samplerate, sr).T
+    if acc.shape[1] < n:
+        acc = np.pad(acc, ((0, 0), (0, n - acc.shape[1])))
+    return acc[:, :n].astype(np.float32)
+
+
+def _demucs_check(model=None) -> None:
+    try:
+        import demucs.apply  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise MissingBackendError("The demucs separator needs demucs and torch.", backend="demucs",
+                                  extra="demucs") from exc
+    _model_file(model, "MOVIETRANSLATE_DEMUCS_MODEL", "demucs")
+
+
+demucs_separator.check = _demucs_check  # type: ignore[attr-defined]
+
+
+def check_separator(options: MixOptions) -> None:
+    """Fail before any work when the separator is unknown, not installed or has no model."""
+    if options.separator == "duck":
+        return
+    check = getattr(get_separator(options.separator), "check", None)
+    if check is not None:
+        check(options.separator_model)
+
+
+def _model_file(model, env: str, name: str) -> tuple[str, float, int]:
+    model = model or os.environ.get(env)
+    if not model or not Path(model).is_file():
+        raise MissingBackendError(f"The {name} separator needs a local model file (set {env}, or "
+                                  f"MixOptions.separator_model)" + (f"; {model} is not a file." if model else "."),
+                                  backend=name)
+    st = Path(model).stat()
+    return str(Path(model).resolve()), st.st_mtime, st.st_size
+
+
+@lru_cache(maxsize=2)
+def _demucs_model(path: str, mtime: float, size: int):
+    from demucs.states import load_model
+
+    try:
+        m = load_model(path)
+    except Exception as exc:  # noqa: BLE001 - a broken or foreign file
+        raise ModelError(f"Could not load the demucs model {path}: {exc}") from None
+    m.eval()
+    return m
+
+
+def separator_identity(options: MixOptions) -> str:
+    """What the background depends on besides the options: the separator's model file."""
+    if options.separator == "duck":
+        return "duck"
+    env = {"demucs": "MOVIETRANSLATE_DEMUCS_MODEL"}.get(options.separator, "")
+    model = options.separator_model or (os.environ.get(env) if env else None)
+    if model and Path(model).is_file():
+        st = Path(model).stat()
+        return f"{options.separator}:{Path(model).resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{options.separator}:{model or ''}"
 
 
 # ---------------------------------------------------------------- background
@@ -192,13 +248,6 @@ def background(original: np.ndarray, sr: int, regions: Sequence[tuple[float, flo
     back instead of filtered again."""
     o = options or MixOptions()
     x = np.atleast_2d(np.asarray(original, np.float32))
-    if o.separator != "duck":
-        sep = get_separator(o.separator)
-        acc = np.atleast_2d(sep(x, sr)).astype(np.float32)
-        if acc.shape[0] != x.shape[0]:
-            acc = np.repeat(acc.mean(axis=0, keepdims=True), x.shape[0], axis=0)
-        m = speech_mask(regions, x.shape[1], sr, pad=o.pad, ramp=o.ramp)
-        return (x * (1 - m) + acc * m).astype(np.float32)
     out = x.copy()
     n = x.shape[1]
     for a, b, regs in duck_groups(regions, n, sr, o):
@@ -209,14 +258,17 @@ def background(original: np.ndarray, sr: int, regions: Sequence[tuple[float, flo
 def duck_segment_key(cache: SegmentCache, channels: int, n: int, sr: int, a: int, b: int,
                      regs: Sequence[tuple[float, float]], options: MixOptions) -> str:
     """The cache key of a ducked stretch (see :func:`duck_segment`)."""
-    return cache.key(channels, n, sr, a, b, [(round(s, 4), round(e, 4)) for s, e in regs], options.to_dict())
+    return cache.key(channels, n, sr, a, b, [(round(s, 4), round(e, 4)) for s, e in regs], options.to_dict(),
+                     separator_identity(options))
 
 
 def duck_segment(x: np.ndarray, sr: int, a: int, b: int, regs: Sequence[tuple[float, float]],
                  options: MixOptions, *, cache: SegmentCache | None = None) -> np.ndarray:
     """The ducked stretch ``[a, b)`` of the original ``x`` ``(c, n)`` (one of
-    :func:`duck_groups`), filtered with 0.5 s of run-in either side; read from / stored in
-    ``cache`` when given. ``x`` may be a memory map: only the stretch is read."""
+    :func:`duck_groups`), filtered with 0.5 s of run-in either side (a separator gets 2 s of
+    context); read from / stored in ``cache`` when given. ``x`` may be a memory map: only the
+    stretch is read. With a separator, the separated accompaniment replaces the original
+    where the lines play, through the same smooth mask as ducking."""
     n = x.shape[1]
     key = None
     if cache is not None:
@@ -224,13 +276,29 @@ def duck_segment(x: np.ndarray, sr: int, a: int, b: int, regs: Sequence[tuple[fl
         seg = cache.get(key)
         if seg is not None and seg.shape == (x.shape[0], b - a):
             return seg
-    margin = int(0.5 * sr)  # filter run-in either side of a stretch (IIR forward-backward)
+    # filter run-in either side of a stretch (IIR forward-backward); context for a separator
+    margin = int((0.5 if options.separator == "duck" else 2.0) * sr)
     lo, hi = max(0, a - margin), min(n, b + margin)
     rel = [(s - lo / sr, e - lo / sr) for s, e in regs]
-    seg = _duck(np.asarray(x[:, lo:hi], np.float32), sr, rel, options)[:, a - lo:b - lo]
+    w = np.asarray(x[:, lo:hi], np.float32)
+    if options.separator == "duck":
+        seg = _duck(w, sr, rel, options)[:, a - lo:b - lo]
+    else:
+        seg = _separated(w, sr, rel, options)[:, a - lo:b - lo]
     if cache is not None:
         cache.put(key, seg)
     return seg
+
+
+def _separated(x: np.ndarray, sr: int, regions, o: MixOptions) -> np.ndarray:
+    """``x`` ``(c, n)`` with the separator's accompaniment where the lines play."""
+    acc = np.atleast_2d(get_separator(o.separator)(x, sr, model=o.separator_model)).astype(np.float32)
+    if acc.shape[0] != x.shape[0]:
+        acc = np.repeat(acc.mean(axis=0, keepdims=True), x.shape[0], axis=0)
+    if acc.shape[1] != x.shape[1]:
+        raise StageError(f"The {o.separator} separator returned {acc.shape[1]} samples for {x.shape[1]}.")
+    m = speech_mask(regions, x.shape[1], sr, pad=o.pad, ramp=o.ramp)
+    return (x * (1 - m) + acc * m).astype(np.float32)
 
 
 def _duck(x: np.ndarray, sr: int, regions, o: MixOptions) -> np.ndarray:

@@ -31,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 extras="default"
-[ "$MODE" = "--test" ] && extras="default,local-llm,test"
+[ "$MODE" = "--test" ] && extras="default,local-llm,demucs,test"  # demucs: torch 2.13.0 CPU wheel
 stamp=".venv/.installed-$(echo "$extras" | tr ',' '-')"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
