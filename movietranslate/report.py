@@ -153,7 +153,7 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
     texts = []
     for chunk in speech_chunks(fits, max_span):
         t0 = max(0.0, chunk[0].start - 0.3)
-        k = stable_hash("back-asr", 3, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
+        k = stable_hash("back-asr", 4, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
                         language, ident, hot)[:24]
         p = folder / f"{k}.json" if folder is not None else None
         found = None
@@ -173,22 +173,44 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
                 audio[s:e] += a[: e - s]
             text, words = back_transcribe(audio, language, backend, hotwords=hot)
             found = {"text": text, "words": [[round(w.start + t0, 3), round(w.end + t0, 3), w.text] for w in words]}
+            # Decoding without timestamp tokens can skip a whole sentence (the English demo:
+            # line 2 of 8 gone, every other word right). A clip of speech that got no word is
+            # recognised again on its own.
+            heard = {line for line, _ in _assign(found["words"], chunk, silence_margin)}
+            again = [f for f in chunk if f.line_id not in heard and f.duration >= 0.4]
+            for f in again:
+                a = clip_of(f)
+                pad = np.zeros(int(0.3 * 16000), np.float32)
+                _, more = back_transcribe(np.concatenate([pad, a, pad]), language, backend, hotwords=hot)
+                found["words"] += [[round(w.start + f.start - 0.3, 3), round(w.end + f.start - 0.3, 3), w.text]
+                                   for w in more]
+            if again:
+                found["words"].sort(key=lambda w: w[0])
+                found["recognised_alone"] = [f.line_id for f in again]
             if p is not None:
                 atomic_write_json(p, found)
         kept = []
-        for ws_, we, wt in found["words"]:
-            mid = 0.5 * (ws_ + we)
-            dist = {f.line_id: 0.0 if f.start <= mid <= f.start + f.duration
-                    else min(abs(mid - f.start), abs(mid - f.start - f.duration)) for f in chunk}
-            best = min(dist, key=dist.get)
-            if dist[best] > silence_margin:
-                # The dubbed speech track is silent there: Whisper made it up (作词作曲,
-                # "Thanks for watching"), so it is not held against the voices.
-                continue
-            by_line[best].append(wt)
+        for line, wt in _assign(found["words"], chunk, silence_margin):
+            by_line[line].append(wt)
             kept.append(wt)
         texts.append("".join(kept).strip())
     return sep.join(t for t in texts if t), {k: "".join(v).strip() for k, v in by_line.items()}
+
+
+def _assign(words, chunk, silence_margin: float) -> list[tuple[str, str]]:
+    """``(line id, word)`` for each ``[start, end, text]`` word: the line whose clip holds its
+    midpoint, else the nearest; words centred more than ``silence_margin`` seconds from
+    every clip are dropped: the dubbed speech track is silent there, so Whisper made them
+    up (作词作曲, "Thanks for watching") and they are not held against the voices."""
+    out = []
+    for ws_, we, wt in words:
+        mid = 0.5 * (ws_ + we)
+        dist = {f.line_id: 0.0 if f.start <= mid <= f.start + f.duration
+                else min(abs(mid - f.start), abs(mid - f.start - f.duration)) for f in chunk}
+        best = min(dist, key=dist.get)
+        if dist[best] <= silence_margin:
+            out.append((best, wt))
+    return out
 
 
 def cached_embedding(ws, audio16k: np.ndarray) -> np.ndarray:

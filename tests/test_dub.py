@@ -527,3 +527,44 @@ def test_dub_with_the_demucs_separator(zh_dub, tiny_demucs, dialogue_video, stm_
     assert quiet.stop > 5 * sr
     assert np.allclose(a[:, quiet] / ga, b[:, quiet] / gb, atol=2e-3)
     assert not np.allclose(a, b, atol=1e-2)
+
+
+def test_back_transcription_recognises_a_skipped_clip_alone_and_drops_made_up_words(tmp_path):
+    """A decoder that skips a sentence in a chunk (as Whisper without timestamp tokens did on
+    the English demo) gets that clip again on its own; words in the silence after the last
+    clip are dropped. The recogniser here is scripted, the bookkeeping is real."""
+    from movietranslate.asr import RawRecognition
+    from movietranslate.data import Word
+    from movietranslate.dub import LineFit
+    from movietranslate.report import back_transcribe_chunks
+    from movietranslate.workspace import Workspace
+
+    sr = 16000
+
+    def fit(i, start, dur):
+        return LineFit(f"L{i}", "C01", "v", f"line {i}", start, start + dur, dur, dur, dur, 1.0, 1.0, 1.0,
+                       0.0, 0.0, 0.5, key=f"k{i}")
+
+    fits = [fit(1, 1.0, 1.0), fit(2, 3.0, 1.0), fit(3, 5.0, 1.0)]
+    calls = []
+
+    class Scripted:
+        identity = "scripted"
+
+        def recognize(self, audio, options):
+            calls.append(len(audio) / sr)
+            if len(audio) / sr > 3:  # the chunk (starts 0.3 s before line 1): line 2 skipped
+                words = (Word(0.8, 1.5, " one", 0.9), Word(4.8, 5.4, " three", 0.9),
+                         Word(6.5, 6.9, " Thanks", 0.2))  # made up in the silence after line 3
+            else:  # a clip alone, with 0.3 s before it
+                words = (Word(0.4, 1.0, " two", 0.9),)
+            return RawRecognition(words, "en", 1.0)
+
+    ws = Workspace(tmp_path / "ws")
+    clip = lambda f: np.full(int(f.duration * sr), 0.1, np.float32)  # noqa: E731
+    text, by_line = back_transcribe_chunks(ws, fits, clip, "en", Scripted())
+    assert text == "one two three"
+    assert by_line == {"L1": "one", "L2": "two", "L3": "three"}
+    assert len(calls) == 2 and calls[1] == pytest.approx(1.6)
+    again = back_transcribe_chunks(ws, fits, clip, "en", Scripted())  # from the workspace cache
+    assert again == (text, by_line) and len(calls) == 2
