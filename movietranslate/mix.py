@@ -71,15 +71,12 @@ def demucs_separator(audio: np.ndarray, sr: int, *, model: str | os.PathLike | N
 
     ``model``: a Demucs checkpoint (``.th``, as ``demucs.states.load_model`` reads it), or
     ``MOVIETRANSLATE_DEMUCS_MODEL``. Runs on the CPU with torch; loaded once per file."""
-    try:
-        import torch
-        from demucs.apply import apply_model
-    except ImportError as exc:
-        raise MissingBackendError("The demucs separator needs demucs and torch.", backend="demucs",
-                                  extra="demucs") from exc
-    m = _demucs_model(*_model_file(model, "MOVIETRANSLATE_DEMUCS_MODEL", "demucs"))
+    m = _demucs_model(*_demucs_check(model))
     if "vocals" not in m.sources:
         raise ModelError(f"The demucs model has no 'vocals' source (it has {', '.join(m.sources)}).")
+    import torch
+    from demucs.apply import apply_model
+
     from .voices import resample
 
     x = np.atleast_2d(np.asarray(audio, np.float32))
@@ -96,17 +93,19 @@ def demucs_separator(audio: np.ndarray, sr: int, *, model: str | os.PathLike | N
     return acc[:, :n].astype(np.float32)
 
 
-def _demucs_check(model=None) -> None:
+def _demucs_check(model=None) -> tuple[str, float, int]:
+    """demucs and torch are installed and the model file exists: ``(path, mtime, size)``."""
     try:
         import demucs.apply  # noqa: F401
         import torch  # noqa: F401
     except ImportError as exc:
         raise MissingBackendError("The demucs separator needs demucs and torch.", backend="demucs",
                                   extra="demucs") from exc
-    _model_file(model, "MOVIETRANSLATE_DEMUCS_MODEL", "demucs")
+    return _model_file(model or os.environ.get(demucs_separator.model_env), demucs_separator.model_env, "demucs")
 
 
 demucs_separator.check = _demucs_check  # type: ignore[attr-defined]
+demucs_separator.model_env = "MOVIETRANSLATE_DEMUCS_MODEL"  # type: ignore[attr-defined]
 
 
 def check_separator(options: MixOptions) -> None:
@@ -119,7 +118,6 @@ def check_separator(options: MixOptions) -> None:
 
 
 def _model_file(model, env: str, name: str) -> tuple[str, float, int]:
-    model = model or os.environ.get(env)
     if not model or not Path(model).is_file():
         raise MissingBackendError(f"The {name} separator needs a local model file (set {env}, or "
                                   f"MixOptions.separator_model)" + (f"; {model} is not a file." if model else "."),
@@ -144,7 +142,7 @@ def separator_identity(options: MixOptions) -> str:
     """What the background depends on besides the options: the separator's model file."""
     if options.separator == "duck":
         return "duck"
-    env = {"demucs": "MOVIETRANSLATE_DEMUCS_MODEL"}.get(options.separator, "")
+    env = getattr(get_separator(options.separator), "model_env", None)
     model = options.separator_model or (os.environ.get(env) if env else None)
     if model and Path(model).is_file():
         st = Path(model).stat()

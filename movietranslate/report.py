@@ -111,13 +111,13 @@ def glossary_terms(translation=None, target: str | None = None, extra: Sequence[
             pass
         else:
             terms += [t.target for t in effective(root).for_language(target)]
-    return tuple(dict.fromkeys(t.strip() for t in terms if t and t.strip()))
+    return _hotword_terms(terms)
 
 
 def speech_chunks(fits, max_span: float = 29.0) -> list[list]:
     """Consecutive dubbed lines grouped into chunks spanning at most ``max_span`` seconds of
-    the source lines' times (one Whisper window with the margins: the recogniser keeps its context within a
-    chunk). The grouping depends on the lines' times only, never on the dubbed texts, so an
+    the source lines' times (with the margins, one Whisper window: the recogniser keeps its
+    context within a chunk). The grouping depends on the lines' times only, never on the dubbed texts, so an
     edited line changes only its own chunk."""
     chunks: list[list] = []
     for f in sorted(fits, key=lambda f: f.start):
@@ -153,7 +153,7 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
     texts = []
     for chunk in speech_chunks(fits, max_span):
         t0 = max(0.0, chunk[0].start - 0.3)
-        k = stable_hash("back-asr", 4, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
+        k = stable_hash("back-asr", 5, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
                         language, ident, hot)[:24]
         p = folder / f"{k}.json" if folder is not None else None
         found = None
@@ -171,8 +171,8 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
                 s = int(round((f.start - t0) * 16000))
                 e = min(len(audio), s + len(a))
                 audio[s:e] += a[: e - s]
-            text, words = back_transcribe(audio, language, backend, hotwords=hot)
-            found = {"text": text, "words": [[round(w.start + t0, 3), round(w.end + t0, 3), w.text] for w in words]}
+            _, words = back_transcribe(audio, language, backend, hotwords=hot)
+            found = {"words": [[round(w.start + t0, 3), round(w.end + t0, 3), w.text] for w in words]}
             # Decoding without timestamp tokens can skip a whole sentence (the English demo:
             # line 2 of 8 gone, every other word right). A clip of speech that got no word is
             # recognised again on its own.
@@ -289,7 +289,7 @@ def back_transcription_of(ws, fits, target: str, asr_backend=None, hotwords: Seq
     :func:`back_transcribe_chunks`): ``(text, {line_id: text}, hotwords used)``.
 
     The recogniser knows the glossary terms (hotwords), never the expected text: the dub
-    passes the target-language terms a user knows beforehand (:func:`known_terms`)."""
+    passes the target-language terms a user knows beforehand (:func:`glossary_terms`)."""
     ok = [f for f in fits if f.status == "ok"]
     hot = _hotword_terms(hotwords)
     hyp, by_line = back_transcribe_chunks(ws, ok, clip_of or _clip_reader(ws), target, asr_backend, hotwords=hot)
