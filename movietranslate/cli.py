@@ -51,8 +51,13 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         from .errors import BadInputError, MovieTranslateError
 
+        from .progress import close_all
+
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                close_all()
         except typer.Exit:
             raise
         except KeyboardInterrupt:
@@ -93,14 +98,14 @@ def transcribe_cmd(
     """Recognise speech and write DIR/transcript.json and DIR/source.srt."""
     from .asr import TranscribeOptions
     from .pipeline import import_subtitles, open_workspace, run_transcription
-    from .progress import tqdm_hook
+    from .progress import terminal_hook
 
     bad = [f for f in formats if f not in ("srt", "vtt", "ass")]
     if bad:
         from .errors import BadInputError
         raise BadInputError(f"Unknown subtitle format {bad[0]!r}.", accepted="srt, vtt, ass")
     ws = open_workspace(workdir)
-    hook = tqdm_hook(file=sys.stderr)
+    hook = terminal_hook(sys.stderr)
     if subtitles_file is not None:
         t = import_subtitles(input, subtitles_file, ws, language=language, hook=hook)
     else:
@@ -116,9 +121,9 @@ def demo_cmd(workdir: Path = typer.Option(Path("demo-output"), "--workdir", "-w"
                                           help="Where the demo writes its outputs.")):
     """Make a short scene with the bundled voices and run the pipeline on it, offline."""
     from .demo import run_demo
-    from .progress import tqdm_hook
+    from .progress import terminal_hook
 
-    summary = run_demo(workdir, hook=tqdm_hook(file=sys.stderr))
+    summary = run_demo(workdir, hook=terminal_hook(sys.stderr))
     for k, v in summary.items():
         typer.echo(f"{k}: {v}")
 

@@ -44,12 +44,12 @@ def register(app: typer.Typer, friendly) -> None:
         from .characters import CharactersOptions, run_characters
         from .errors import BadInputError
         from .pipeline import open_workspace, run_transcription
-        from .progress import tqdm_hook
+        from .progress import terminal_hook
 
         if speakers is None and max_speakers < min_speakers:
             raise BadInputError("--max-speakers must be at least --min-speakers")
         ws = open_workspace(workdir)
-        hook = tqdm_hook(file=sys.stderr)
+        hook = terminal_hook(sys.stderr)
         transcript = run_transcription(input, ws, hook=hook)
         opts = CharactersOptions(num_speakers=speakers, min_speakers=min_speakers,
                                  max_speakers=max_speakers, backend=backend, model=model,

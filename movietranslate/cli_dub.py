@@ -35,7 +35,7 @@ def register(app: typer.Typer, friendly) -> None:
         from .dub import DubOptions, run_dub
         from .mix import MixOptions, MuxOptions
         from .pipeline import open_workspace
-        from .progress import tqdm_hook
+        from .progress import terminal_hook
 
         if container not in ("auto", "mp4", "mkv"):
             from .errors import BadInputError
@@ -49,7 +49,7 @@ def register(app: typer.Typer, friendly) -> None:
         backend = translation_backend or ("manual" if subtitles else None)
         result = run_dub(input, ws, to=to, options=opts, translation_backend=backend,
                          translation_options=tkw, source_language=source_language,
-                         hook=tqdm_hook(file=sys.stderr))
+                         hook=terminal_hook(sys.stderr))
         rep = result.report or {}
         bt = rep.get("back_transcription") or {}
         ser = bt.get("syllable_error_rate")

@@ -91,7 +91,7 @@ def register(app: typer.Typer, friendly) -> None:
     ):
         """Translate the film's lines; writes DIR/target.srt, DIR/bilingual.srt, DIR/translation.json."""
         from .errors import BadInputError
-        from .progress import tqdm_hook
+        from .progress import terminal_hook
         from .translate import TranslationOptions, run_translation
 
         bad = [f for f in formats if f not in ("srt", "vtt", "ass")]
@@ -114,7 +114,7 @@ def register(app: typer.Typer, friendly) -> None:
                                   budget=not no_budget)
         retrans = bool(lines or character)
         tr = run_translation(input, workdir, to=to, backend=backend, options=opts, glossary=glossary,
-                             hook=tqdm_hook(file=sys.stderr), lines=lines or None, character=character,
+                             hook=terminal_hook(sys.stderr), lines=lines or None, character=character,
                              retranslate=retrans, overwrite_edits=overwrite_edits,
                              formats=tuple(dict.fromkeys(formats)), **kw)
         s = tr.summary()
