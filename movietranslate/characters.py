@@ -508,6 +508,11 @@ def _commit_initial(state: CharacterState, cast: Cast) -> CharacterState:
                           CastHistory((dataclasses.replace(cur, cast=cast),)))
 
 
+def has_state(ws: Workspace) -> bool:
+    """Whether the workspace has a saved cast (the characters stage ran)."""
+    return (ws.root / CHARACTERS_JSON).is_file()
+
+
 def _load_saved(ws: Workspace):
     p = ws.root / CHARACTERS_JSON
     if not p.is_file():

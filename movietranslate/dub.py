@@ -840,22 +840,14 @@ def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions |
         transcript = run_transcription(input_path, ws, options=TranscribeOptions(language=source_language),
                                        hook=hook)
     cast = None
-    if characters:
-        try:
-            from . import characters as chars
+    if characters:  # a failure here is an error: never a quietly worse dub with one voice
+        from . import characters as chars
 
-            try:
-                state = chars.load_state(ws)
-            except Exception:  # noqa: BLE001 - not run yet
-                state = chars.run_characters(input_path, ws, transcript=transcript, hook=hook)
-                state = getattr(state, "state", state)
-                if not hasattr(state, "cast"):
-                    state = chars.load_state(ws)
-            transcript, cast = state.transcript, state.cast
-        except ImportError:
-            pass
-        except Exception as exc:  # noqa: BLE001 - the dub works with one voice
-            logger.warning("characters stage unavailable (%s); one voice for everyone", exc)
+        if chars.has_state(ws):
+            state = chars.load_state(ws)
+        else:
+            state = chars.run_characters(input_path, ws, transcript=transcript, hook=hook).state
+        transcript, cast = state.transcript, state.cast
     translation = None
     try:
         from . import translate as tr

@@ -663,6 +663,9 @@ def median_pitch(audio: np.ndarray, sr: int) -> float | None:
     return float(np.median(f0)) if len(f0) else None
 
 
+_PRAAT_LOCK = threading.Lock()
+
+
 def change_gender(audio: np.ndarray, sr: int, *, formant: float = 1.0, pitch_hz: float | None = None,
                   pitch_range: float = 1.0) -> np.ndarray:
     """Praat's "Change gender": formant shift ratio and an absolute new median pitch (Hz)."""
@@ -672,7 +675,12 @@ def change_gender(audio: np.ndarray, sr: int, *, formant: float = 1.0, pitch_hz:
     from parselmouth.praat import call
 
     snd = parselmouth.Sound(np.asarray(audio, np.float64), sampling_frequency=sr)
-    out = call(snd, "Change gender", 75, 600, float(formant), float(pitch_hz or 0.0), float(pitch_range), 1.0)
+    # Praat's overlap-add draws random numbers: seeded (under a lock, Praat's generator is
+    # global) so that the same clip key always gives the same audio, byte for byte.
+    with _PRAAT_LOCK:
+        parselmouth.praat.run("random_initializeWithSeedUnsafelyButPredictably (0)\n")
+        out = call(snd, "Change gender", 75, 600, float(formant), float(pitch_hz or 0.0), float(pitch_range),
+                   1.0)
     y = np.asarray(out.values[0], np.float32)
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
     if peak > 0.99:
