@@ -6,6 +6,14 @@ Public API::
     tr = translate(transcript, to="zh", backend="local")          # -> Translation
     tr.texts()                                                    # {line id: text}
     tr = run_translation("film.mp4", "work/", to="zh", backend="openai", preset="deepseek")
+    tr.flag_counts()                  # {"not Chinese": 3}: lines left untranslated, per reason
+    untranslated_summary(tr)          # "3 left in the original language: not Chinese (3)"
+    accept_line("work/", "L00007")    # a person accepts a flagged line as it is
+
+Every answer is checked (:mod:`.checks`: target language, copy of the source, empty, cut
+off, error page, numbers, glossary); a failing line is asked again once with the reason,
+then marked ``untranslated`` (``TranslatedLine.untranslated``): kept visible, never cached,
+never dubbed.
 
 Backends: ``openai`` (any OpenAI-compatible endpoint; presets deepseek, glm, openai,
 ollama, vllm, llamacpp), ``local`` (llama-cpp-python, bundled Gemma 3 270M by default:
@@ -15,14 +23,16 @@ file aligned by time). Heavy libraries load only when a backend is used.
 
 from __future__ import annotations
 
-from .base import (PROMPT_VERSION, LineRequest, TranslatedLine, Translation, TranslationOptions,
-                   Translator, Usage)
+from .base import (DEFAULT_BLOCK_ON, PROMPT_VERSION, STATUSES, LineRequest, TranslatedLine,
+                   Translation, TranslationOptions, Translator, Usage)
 from .budget import DEFAULT_RATES, budget_for, count_units
 from .cache import MemoryCache, TranslationCache
+from .checks import CODES as PROBLEM_CODES
+from .checks import Problem, check_line
 from .engine import backend_names, get_translator, shorten, shortener, translate
 from .glossary import Glossary, Term
-from .stage import (apply_edits, clear_edit, edit_line, load_edits, load_translation,
-                    run_translation, shorten_line)
+from .stage import (accept_line, apply_edits, clear_edit, edit_line, load_accepted, load_edits,
+                    load_translation, run_translation, shorten_line, untranslated_summary)
 
 
 def list_backends(check: bool = False) -> list[dict]:
@@ -65,4 +75,6 @@ __all__ = ["translate", "run_translation", "get_translator", "list_backends", "b
            "shorten", "shortener", "shorten_line", "edit_line", "clear_edit", "load_edits", "load_translation",
            "apply_edits", "Translation", "TranslatedLine", "TranslationOptions", "Translator",
            "LineRequest", "Usage", "Glossary", "Term", "TranslationCache", "MemoryCache",
-           "count_units", "budget_for", "DEFAULT_RATES", "PROMPT_VERSION"]
+           "count_units", "budget_for", "DEFAULT_RATES", "PROMPT_VERSION", "check_line", "Problem",
+           "PROBLEM_CODES", "STATUSES", "DEFAULT_BLOCK_ON", "accept_line", "load_accepted",
+           "untranslated_summary"]

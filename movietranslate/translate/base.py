@@ -15,9 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..data import Line, Transcript
+from .checks import BLOCKING
 
 #: Bumped whenever prompts or the request layout change; part of every cache key.
-PROMPT_VERSION = "mt-prompt-3"
+PROMPT_VERSION = "mt-prompt-4"
+
+#: ``TranslatedLine.status`` values. ``ok``: passed the checks (or a person wrote it);
+#: ``untranslated``: failed a blocking check twice (left in the original language by the
+#: dub, kept visible for a person to fix); ``check``: a translation that lost a number or a
+#: glossary term (dubbed, flagged for a look); ``accepted``: a flagged line a person accepted
+#: as it is.
+STATUSES = ("ok", "untranslated", "check", "accepted")
+#: Problem codes that make a line ``untranslated`` by default (see :mod:`.checks`).
+DEFAULT_BLOCK_ON = BLOCKING
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,11 @@ class TranslationOptions:
     ``shorten_rounds``: how many times a line over its length budget is asked again.
     ``glossary_rounds``: how many times a line that misses a glossary term is asked again.
     ``repair_rounds``: how many times ids that came back missing or invalid are asked again.
+    ``check_rounds``: how many times a line that fails a check (:mod:`.checks`: not in the
+    target language, a copy of the source, empty, cut off, an error page, a lost number) is
+    asked again, with the reason in the prompt.
+    ``block_on``: problem codes that leave a line ``untranslated`` when they persist; the
+    others (by default ``numbers``, ``glossary``) flag it ``check``.
     ``rates``: per-language speaking rates overriding :data:`budget.DEFAULT_RATES`
     (units per second; a tuple of ``(language, rate)`` pairs so the options stay hashable).
     ``budget_slack``: a line may use this factor more units than its slot strictly allows.
@@ -45,6 +60,8 @@ class TranslationOptions:
     shorten_rounds: int = 2
     glossary_rounds: int = 1
     repair_rounds: int = 2
+    check_rounds: int = 1
+    block_on: tuple[str, ...] = DEFAULT_BLOCK_ON
     budget: bool = True
     budget_slack: float = 1.15
     rates: tuple[tuple[str, float], ...] = ()
@@ -57,6 +74,7 @@ class TranslationOptions:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["rates"] = [list(r) for r in self.rates]
+        d["block_on"] = list(self.block_on)
         return d
 
     @classmethod
@@ -65,6 +83,8 @@ class TranslationOptions:
         d["rates"] = tuple((str(a), float(b)) for a, b in d.get("rates", ()) or ())
         if d.get("price_per_mtok") is not None:
             d["price_per_mtok"] = tuple(d["price_per_mtok"])
+        if d.get("block_on") is not None:
+            d["block_on"] = tuple(str(x) for x in d["block_on"])
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -153,7 +173,15 @@ class Translator(Protocol):
 
 @dataclass(frozen=True)
 class TranslatedLine:
-    """The translation of one source line (same id, same times)."""
+    """The translation of one source line (same id, same times).
+
+    ``status``: one of :data:`STATUSES`. An ``untranslated`` line keeps whatever text the
+    backend gave (a person sees it and fixes it) but must not be dubbed: the dub keeps the
+    original audio there. ``reason``: the human reason of its most severe problem
+    (``"not Chinese"``; it groups lines in :meth:`Translation.flag_counts`); ``problems``:
+    the codes of every problem found (:data:`.checks.CODES`); ``notes``: each problem
+    with its detail, for a person (``"not Chinese: looks English"``).
+    """
 
     id: str
     start: float
@@ -169,11 +197,30 @@ class TranslatedLine:
     subtitle_problems: tuple[str, ...] = ()
     missing: bool = False      # the backend never returned a valid translation
     cached: bool = False       # came from the per-line cache in this run
-    rounds: int = 0            # extra requests spent on this line (repair, glossary, shorten)
+    rounds: int = 0            # extra requests spent on this line (repair, checks, glossary, shorten)
+    status: str = "ok"
+    reason: str = ""
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    @property
+    def untranslated(self) -> bool:
+        """True when the line failed its checks: not to be dubbed, not to be trusted."""
+        return self.status == "untranslated"
+
+    @property
+    def flagged(self) -> bool:
+        """True for lines a person should look at (``untranslated`` or ``check``)."""
+        return self.status in ("untranslated", "check")
+
+    def accepted_as_is(self) -> "TranslatedLine":
+        """This line with its text accepted by a person as it is (trusted from now on)."""
+        return dataclasses.replace(self, status="accepted" if self.flagged or self.status == "accepted"
+                                   else self.status, human_edited=True)
 
     def to_dict(self) -> dict:
         d = {"id": self.id, "start": round(self.start, 3), "end": round(self.end, 3),
@@ -184,11 +231,21 @@ class TranslatedLine:
                  max_units=self.max_units, units=self.units,
                  glossary_missed=list(self.glossary_missed),
                  subtitle_problems=list(self.subtitle_problems), missing=self.missing,
-                 cached=self.cached, rounds=self.rounds)
+                 cached=self.cached, rounds=self.rounds, status=self.status, reason=self.reason,
+                 problems=list(self.problems), notes=list(self.notes))
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "TranslatedLine":
+        status, reason = d.get("status"), str(d.get("reason", ""))
+        problems, notes = tuple(d.get("problems", ())), tuple(d.get("notes", ()))
+        if status is None:  # written before the checks: a missing line was never translated
+            status = "untranslated" if d.get("missing") and not d.get("human_edited") and \
+                str(d.get("source", "")).strip() else "ok"
+            if status == "untranslated":
+                reason, problems, notes = "no translation", ("empty",), ("no translation",)
+        if status not in STATUSES:
+            raise ValueError(f"unknown line status {status!r}; known: {', '.join(STATUSES)}")
         return cls(id=str(d["id"]), start=float(d["start"]), end=float(d["end"]),
                    source=str(d.get("source", "")), text=str(d.get("text", "")),
                    character=d.get("character"), human_edited=bool(d.get("human_edited", False)),
@@ -197,7 +254,8 @@ class TranslatedLine:
                    glossary_missed=tuple(d.get("glossary_missed", ())),
                    subtitle_problems=tuple(d.get("subtitle_problems", ())),
                    missing=bool(d.get("missing", False)), cached=bool(d.get("cached", False)),
-                   rounds=int(d.get("rounds", 0)))
+                   rounds=int(d.get("rounds", 0)), status=str(status), reason=reason,
+                   problems=problems, notes=notes)
 
     def as_line(self) -> Line:
         return Line(id=self.id, start=self.start, end=self.end, text=self.text,
@@ -245,10 +303,34 @@ class Translation:
         return tuple(ln.id for ln in self.lines)
 
     def with_edit(self, line_id: str, text: str) -> "Translation":
-        """A new translation in which a person has set one line's text (kept across re-runs)."""
+        """A new translation in which a person has set one line's text (kept across re-runs;
+        trusted: its status becomes ``ok``)."""
         self.line(line_id)
-        return self.with_lines(dataclasses.replace(ln, text=str(text), human_edited=True, missing=False)
+        return self.with_lines(dataclasses.replace(ln, text=str(text), human_edited=True, missing=False,
+                                                   status="ok", reason="", problems=(), notes=())
                                if ln.id == line_id else ln for ln in self.lines)
+
+    def accept(self, line_id: str) -> "Translation":
+        """A new translation in which a person accepts one flagged line as it is: status
+        ``accepted`` (its reason and problems stay on record), trusted like a human edit."""
+        self.line(line_id)
+        return self.with_lines(ln.accepted_as_is() if ln.id == line_id else ln for ln in self.lines)
+
+    @property
+    def untranslated_ids(self) -> frozenset[str]:
+        """Ids of the lines left in the original language (the dub must not synthesize them)."""
+        return frozenset(ln.id for ln in self.lines if ln.untranslated)
+
+    def flag_counts(self, status: str | None = "untranslated") -> dict[str, int]:
+        """``{reason: number of lines}`` over the lines with ``status`` (``untranslated`` by
+        default, ``check`` for the lines flagged for a look, None for both), most first."""
+        want = ("untranslated", "check") if status is None else (status,)
+        counts: dict[str, int] = {}
+        for ln in self.lines:
+            if ln.status in want:
+                key = ln.reason or ln.status
+                counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def with_lines(self, lines: Iterable[TranslatedLine]) -> "Translation":
         return dataclasses.replace(self, lines=tuple(lines))
@@ -266,14 +348,20 @@ class Translation:
                 "cached": sum(ln.cached for ln in self.lines),
                 "glossary_missed": sum(bool(ln.glossary_missed) for ln in self.lines),
                 "subtitle_problems": sum(bool(ln.subtitle_problems) for ln in self.lines),
+                "untranslated": sum(ln.untranslated for ln in self.lines),
+                "untranslated_reasons": self.flag_counts("untranslated"),
+                "check": sum(ln.status == "check" for ln in self.lines),
+                "check_reasons": self.flag_counts("check"),
+                "accepted": sum(ln.status == "accepted" for ln in self.lines),
                 "glossary_hit_rate": self.glossary_hit_rate, **{k: v for k, v in self.usage.items()}}
 
     def to_dict(self) -> dict:
-        return {"version": 1, "source_language": self.source_language,
+        return {"version": 2, "source_language": self.source_language,
                 "target_language": self.target_language, "backend": self.backend,
                 "model": self.model, "options": self.options, "usage": self.usage,
                 "names": self.names, "synopsis": self.synopsis,
                 "glossary_hit_rate": self.glossary_hit_rate,
+                "untranslated": self.flag_counts("untranslated"), "check": self.flag_counts("check"),
                 "lines": [ln.to_dict() for ln in self.lines]}
 
     @classmethod

@@ -4,15 +4,22 @@
 source line. For each line it builds a :class:`LineRequest` (neighbouring lines, synopsis,
 speaker name and gender, glossary terms, length budget), looks it up in the per-line
 cache, and sends the rest to the backend in batches (a thread pool bounded by
-``options.concurrency``). Ids that come back missing or invalid are asked again, alone; a
-line that misses a glossary term is asked again with the term required; a line over its
-budget is asked for a shorter rendering; whatever is still wrong is flagged. Every finished
-line is committed to the cache at once, so a run that fails midway keeps its work.
+``options.concurrency``). Ids that come back missing or invalid are asked again, alone.
+Every answer goes through :func:`.checks.check_line` (target language, copy of the source,
+empty, cut off, error page, numbers, glossary): a line that fails is asked again, alone,
+once (``options.check_rounds``) with the reason in the prompt, and with its glossary terms
+required when it misses one; a line over its budget is asked for a shorter rendering (kept
+only if it passes the checks as well as the longer one). A line still failing a blocking
+check (``options.block_on``) is marked ``untranslated`` with its reason, keeps its text for
+a person to see, and is never cached (a re-run asks again); one that only lost a number or
+a glossary term is marked ``check``. Every good line is committed to the cache at once, so
+a run that fails midway keeps its work.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import re
 import threading
@@ -27,6 +34,7 @@ from ..segmentation import SubtitleRules, check_line
 from ..workspace import stable_hash
 from .base import (PROMPT_VERSION, LineRequest, TranslatedLine, Translation, TranslationOptions,
                    Translator, character_info)
+from . import checks as qc
 from .budget import budget_for, count_units
 from .cache import MemoryCache, line_key
 from .glossary import Glossary
@@ -166,6 +174,15 @@ def build_requests(lines, *, to, options, names, genders, glossary: Glossary, sy
     return reqs
 
 
+def _accepts(fn, name: str) -> bool:
+    """Whether callable ``fn`` takes the keyword ``name`` (backends written before it did not)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def _options_for(options: TranslationOptions, reqs) -> TranslationOptions:
     if any(r.variant for r in reqs):  # a re-translation asked by the user: allow another wording
         return dataclasses.replace(options, temperature=max(options.temperature, 0.7))
@@ -178,7 +195,8 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
               options: TranslationOptions | None = None, cast: Any = None,
               glossary: Glossary | None = None, hook: ProgressHook | None = None, cache=None,
               only: Iterable[str] | None = None, variants: dict | None = None,
-              edits: dict | None = None, backend_options: dict | None = None) -> Translation:
+              edits: dict | None = None, backend_options: dict | None = None,
+              keep: dict[str, TranslatedLine] | None = None) -> Translation:
     """Translate every line of ``transcript`` into ``to``; one result per line id.
 
     ``backend``: a :class:`Translator` or a name for :func:`get_translator` (with
@@ -186,7 +204,9 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     ``cache``: an object with ``get(key)``/``put(key, value)`` (default: in memory).
     ``only``: ids to translate afresh (cache not read for them). ``variants``: id -> n, a
     re-translation counter that enters the key and allows a new wording. ``edits``:
-    id -> text set by a person; those lines keep that text and are not sent.
+    id -> text set by a person; those lines keep that text and are not sent. ``keep``: id ->
+    a line of an earlier result taken as it is, not sent (the stage passes the untranslated
+    lines a person has since edited or accepted, so they are not asked again).
     """
     if not to or not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?", to):
         raise BadInputError(f"Unknown target language '{to}'.", accepted="a language code such as zh, en, fr")
@@ -196,6 +216,8 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     source = options.source_language or transcript.language or "und"
     lines = list(transcript.lines)
     edits = dict(edits or {})
+    keep = {k: v for k, v in (keep or {}).items()
+            if any(ln.id == k and ln.text == v.source for ln in lines)}
     only = set(only or ())
     t0 = time.perf_counter()
     usage0 = translator.usage.snapshot()
@@ -215,17 +237,34 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     keys = {r.id: line_key(r, identity=translator.identity, source=source, target=to, extra=extra_key(r))
             for r in reqs}
 
+    block_on = frozenset(options.block_on)
+
+    def problems_of(r: LineRequest, text: str | None) -> list:
+        return qc.check_line(r.text, text, source_language=source, target=to, terms=r.terms)
+
+    def blocking(probs) -> int:
+        return sum(p.code in block_on for p in probs)
+
+    def score(probs, missed) -> tuple[int, int]:
+        """(blocking problems, lost terms and numbers): lower is better, compared in order."""
+        return blocking(probs), len(missed) + sum(p.code not in block_on and p.code != "glossary"
+                                                  for p in probs)
+
     results: dict[str, dict] = {}
     todo: list[LineRequest] = []
     for r in reqs:
-        if r.id in edits:
+        if r.id in edits or r.id in keep:
             continue
         if not r.text:
             results[r.id] = {"text": "", "rounds": 0, "missed": [], "cached": False}
             continue
         hit = cache.get(keys[r.id]) if (translator.cacheable and r.id not in only) else None
         if hit is not None:
-            results[r.id] = {**hit, "cached": True}
+            probs = problems_of(r, hit.get("text", ""))
+            if blocking(probs):   # cached before the checks (or stricter ones): ask again
+                hit = None
+        if hit is not None:
+            results[r.id] = {**hit, "cached": True, "problems": [p.to_dict() for p in probs]}
         else:
             todo.append(r)
 
@@ -236,24 +275,37 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     stop = threading.Event()
     lock = threading.Lock()
 
-    def ask(batch, strict=False):
+    takes_reasons = _accepts(translator.translate, "reasons")
+
+    def ask(batch, strict=False, reasons=None):
+        kw = {}
+        if strict:
+            kw["strict_terms"] = True
+        if reasons and takes_reasons:
+            kw["reasons"] = reasons
         return translator.translate(batch, source=source, target=to, options=_options_for(options, batch),
-                                    strict_terms=strict) if strict else \
-            translator.translate(batch, source=source, target=to, options=_options_for(options, batch))
+                                    **kw)
 
     def finish(r: LineRequest, text: str | None, rounds: int) -> dict:
         if text is None:
-            return {"text": "", "rounds": rounds, "missed": [t for _s, t in r.terms], "missing": True}
+            return {"text": "", "rounds": rounds, "missed": [t for _s, t in r.terms], "missing": True,
+                    "problems": [qc.no_translation().to_dict()]}
+        probs = problems_of(r, text)
         missed = list(Glossary.missed(r.terms, text))
-        g = 0
-        while missed and reasks and g < options.glossary_rounds:
-            g += 1
-            rounds += 1
-            alt = ask([r], strict=True).get(r.id)
+        c = g = 0
+        while reasks:
+            fix = [p for p in probs if p.code != "glossary"]
+            need_check = bool(fix) and c < options.check_rounds
+            need_terms = bool(missed) and g < options.glossary_rounds
+            if not (need_check or need_terms):
+                break
+            c, g, rounds = c + need_check, g + need_terms, rounds + 1
+            why = {r.id: " ".join(p.prompt for p in fix)} if need_check else None
+            alt = ask([r], strict=need_terms, reasons=why).get(r.id)
             if alt is not None:
-                m2 = list(Glossary.missed(r.terms, alt))
-                if len(m2) < len(missed):
-                    text, missed = alt, m2
+                p2, m2 = problems_of(r, alt), list(Glossary.missed(r.terms, alt))
+                if score(p2, m2) < score(probs, missed):
+                    text, probs, missed = alt, p2, m2
         units = count_units(text, to)
         s = 0
         while r.max_units and units > r.max_units and reasks and s < options.shorten_rounds:
@@ -265,11 +317,13 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
                 break
             u2, m2 = count_units(alt, to), list(Glossary.missed(r.terms, alt))
             if u2 < units and len(m2) <= len(missed):
-                text, units, missed = alt, u2, m2
+                p2 = problems_of(r, alt)
+                if score(p2, m2) <= score(probs, missed):   # shorter, never worse
+                    text, units, missed, probs = alt, u2, m2, p2
         value = {"text": text, "rounds": rounds, "missed": missed}
-        if translator.cacheable:
+        if translator.cacheable and not blocking(probs):   # a failed line is never cached
             cache.put(keys[r.id], value)
-        return value
+        return {**value, "problems": [p.to_dict() for p in probs]}
 
     def run_batch(batch: list[LineRequest]) -> dict[str, dict]:
         if stop.is_set():
@@ -333,15 +387,24 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     out_lines = []
     applicable = hits = 0
     for ln, r in zip(lines, reqs):
+        if ln.id in keep and ln.id not in edits:
+            out_lines.append(dataclasses.replace(keep[ln.id], cached=False, character=ln.character))
+            continue
         if ln.id in edits:
             text, human, v = str(edits[ln.id]), True, {"rounds": 0, "missed": list(Glossary.missed(r.terms, str(edits[ln.id])))}
+            probs = []          # a person's text is trusted
         else:
             v = results.get(ln.id, {"text": "", "missing": bool(r.text), "rounds": 0, "missed": []})
             text, human = v["text"], False
+            probs = [qc.Problem.from_dict(p) for p in v.get("problems", ())]
+            if v.get("missing") and r.text and not probs:
+                probs = [qc.no_translation()]
+        status = ("untranslated" if blocking(probs) else "check") if probs else "ok"
+        first = qc.primary([p for p in probs if p.code in block_on] if status == "untranslated" else probs)
         units = count_units(text, to)
-        probs = tuple(p for p in check_line(Line(ln.id, ln.start, ln.end, text), rules, cjk)
-                      if p.startswith(("rows", "reading"))) if text else ()
-        missing = bool(v.get("missing")) and not human
+        sub_probs = tuple(p for p in check_line(Line(ln.id, ln.start, ln.end, text), rules, cjk)
+                          if p.startswith(("rows", "reading"))) if text else ()
+        missing = (bool(v.get("missing")) or (bool(r.text) and not text.strip())) and not human
         if r.terms and not missing:
             applicable += len(r.terms)
             hits += len(r.terms) - len(v.get("missed", ()))
@@ -349,8 +412,9 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
             id=ln.id, start=ln.start, end=ln.end, source=ln.text, text=text, character=ln.character,
             human_edited=human, over_budget=bool(r.max_units and units > r.max_units),
             max_units=r.max_units, units=units, glossary_missed=tuple(v.get("missed", ())),
-            subtitle_problems=probs, missing=missing, cached=bool(v.get("cached")),
-            rounds=int(v.get("rounds", 0))))
+            subtitle_problems=sub_probs, missing=missing, cached=bool(v.get("cached")),
+            rounds=int(v.get("rounds", 0)), status=status, reason=first.reason if first else "",
+            problems=tuple(p.code for p in probs), notes=tuple(p.note for p in probs)))
 
     u1 = translator.usage.snapshot()
     usage = {k: u1[k] - usage0.get(k, 0) for k in u1}

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from .base import LineRequest, TranslationOptions, Usage
 from .budget import max_chars
+from .checks import looks_like_markup
 
 logger = logging.getLogger("movietranslate")
 
@@ -47,11 +48,25 @@ def unit_word(language: str) -> str:
 
 # ---------------------------------------------------------------- prompts
 
+def _reason_lines(requests: Sequence[LineRequest], reasons: dict | None) -> list[str]:
+    """``"<id>: <why the previous answer was rejected>"`` for the ids that have a reason."""
+    out = []
+    for r in requests:
+        why = (reasons or {}).get(r.id)
+        if why:
+            out.append(f"{r.id}: {why}" if len(requests) > 1 else why)
+    return out
+
+
 def compact_prompt(requests: Sequence[LineRequest], source: str, target: str, *,
-                   strict_terms: bool = False) -> str:
-    """A short few-shot prompt for small base models (long instructions make them ramble)."""
+                   strict_terms: bool = False, reasons: dict | None = None) -> str:
+    """A short few-shot prompt for small base models (long instructions make them ramble).
+    ``reasons``: id -> why the previous answer was rejected (a re-ask after a failed check)."""
     src, tgt = language_name(source), language_name(target)
     parts = [f"Translate {src} film subtitles to {tgt}."]
+    why = _reason_lines(requests, reasons)
+    if why:
+        parts.append("Note: " + " ".join(why))
     terms = {}
     for r in requests:
         terms.update(dict(r.terms))
@@ -74,10 +89,17 @@ def compact_prompt(requests: Sequence[LineRequest], source: str, target: str, *,
 
 
 def translation_prompt(requests: Sequence[LineRequest], source: str, target: str, *,
-                       few_shot: bool = True, strict_terms: bool = False) -> str:
+                       few_shot: bool = True, strict_terms: bool = False,
+                       reasons: dict | None = None) -> str:
+    """The full prompt for instruction-following models. ``reasons``: id -> why the
+    previous answer was rejected (a re-ask after a failed check)."""
     src, tgt = language_name(source), language_name(target)
     parts = [f"Translate film dialogue subtitles from {src} to {tgt}. Each line is spoken "
              f"aloud by an actor, so keep it short and natural."]
+    why = _reason_lines(requests, reasons)
+    if why:
+        parts.append("This is a second request: the previous answer was rejected. " + " ".join(why) +
+                     f" Write a complete {tgt} translation of the line(s), not a copy of the {src}.")
     syn = next((r.synopsis for r in requests if r.synopsis), None)
     if syn:
         parts.append(f"Film synopsis: {syn}")
@@ -257,14 +279,33 @@ def clean_value(value, source_text: str) -> str | None:
     return v
 
 
-def parse_reply(text: str, ids: Sequence[str], sources: dict[str, str]) -> dict[str, str]:
+MARKUP_KEEP = 300  # characters of an error page kept as a line's text, for a person to see
+
+
+def _flat(text: str) -> str:
+    return " ".join(str(text).split())[:MARKUP_KEEP]
+
+
+def parse_reply(text: str, ids: Sequence[str], sources: dict[str, str], *,
+                keep_bad: bool = False) -> dict[str, str]:
+    """``{id: translation}`` for the asked ids that came back usable; the rest are left out
+    (the engine asks again). ``keep_bad=True`` keeps two kinds of bad answer so that the
+    engine's checks can name them: an empty string (``""``) and an HTML page or server
+    error message (its first characters), whether inside the JSON or instead of it."""
     obj = parse_json_object(text) or {}
+    if keep_bad and text and not any(k in obj for k in ids) and looks_like_markup(text):
+        return {k: _flat(text) for k in ids}   # a page instead of JSON: every line got it
     out = {}
     for k in ids:
         if k in obj:
             v = clean_value(obj[k], sources.get(k, ""))
             if v is not None:
                 out[k] = v
+            elif keep_bad and isinstance(obj[k], str):
+                if not obj[k].strip():
+                    out[k] = ""
+                elif looks_like_markup(obj[k], sources.get(k, "")):
+                    out[k] = _flat(obj[k])
     if not out and len(ids) == 1 and len(obj) == 1:  # one line asked, answered under another key
         v = clean_value(next(iter(obj.values())), sources.get(ids[0], ""))
         if v is not None:
@@ -306,7 +347,10 @@ class LLMTranslator:
     def _max_tokens(self, requests: Sequence[LineRequest]) -> int:
         return min(4096, 32 + sum(2 * len(r.text) + 24 for r in requests))
 
-    def translate(self, requests, *, source, target, options, strict_terms: bool = False):
+    def translate(self, requests, *, source, target, options, strict_terms: bool = False,
+                  reasons: dict | None = None):
+        """``{id: text}`` for a batch. ``strict_terms``: the glossary terms are required;
+        ``reasons``: id -> why the previous answer was rejected (put into the prompt)."""
         if not requests:
             return {}
         require = None
@@ -316,13 +360,14 @@ class LLMTranslator:
         budget = {r.id: r.max_units for r in requests if r.max_units} if self.compact else None
         schema = reply_schema(requests, target, require=require, max_units=budget)
         if self.compact:
-            prompt = compact_prompt(requests, source, target, strict_terms=strict_terms)
+            prompt = compact_prompt(requests, source, target, strict_terms=strict_terms, reasons=reasons)
         else:
             prompt = translation_prompt(requests, source, target, few_shot=self.few_shot,
-                                        strict_terms=strict_terms)
+                                        strict_terms=strict_terms, reasons=reasons)
         reply = self.complete(prompt, schema=schema, max_tokens=self._max_tokens(requests),
                               options=options)
-        return parse_reply(reply, [r.id for r in requests], {r.id: r.text for r in requests})
+        return parse_reply(reply, [r.id for r in requests], {r.id: r.text for r in requests},
+                           keep_bad=True)
 
     def shorten(self, request, text, max_units, *, source, target, options):
         require = None

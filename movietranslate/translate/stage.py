@@ -2,18 +2,26 @@
 
 Writes, atomically, into the workspace::
 
-    translation.json         the Translation (machine output with human edits applied)
-    target.srt               the translated subtitles (same ids and times as source.srt)
+    translation.json         the Translation (machine output with human edits applied); each
+                             line has a status (ok, untranslated, check, accepted) and a
+                             reason; the counts per reason are at the top
+    target.srt               the translated subtitles (same ids and times as source.srt); an
+                             untranslated line shows the text it got (the source text when
+                             it got none), so no line disappears
     bilingual.srt            target over source, one event per line
     glossary.json            the project's term base (terms given with --glossary are merged in)
-    translation_edits.json   human edits {line id: {"text": ..., "source": ...}}; kept across
+    translation_edits.json   human edits {line id: {"text": ..., "source": ...}} (with
+                             ``"accepted": true`` for a line accepted as it is); kept across
                              re-runs unless ``overwrite_edits=True``
     translation_usage.json   tokens, requests and cost of every run (appended)
     cache/translate.sqlite   the per-line cache (survives a run that dies midway)
 
 The stage runs under :meth:`Workspace.run_stage` (key: transcript, cast names and genders,
 glossary, options, re-translation counters and the backend identity), so an unchanged
-re-run only reads the published result.
+re-run only reads the published result, unless that result left lines ``untranslated``:
+then the re-run asks for those lines again (the good ones come from the per-line cache).
+The stage's facts in the manifest count the untranslated lines and the lines flagged
+``check`` per reason.
 """
 
 from __future__ import annotations
@@ -87,6 +95,22 @@ def load_edits(ws) -> dict[str, str]:
     return {k: v["text"] if isinstance(v, dict) else str(v) for k, v in d.items()}
 
 
+def load_accepted(ws) -> frozenset[str]:
+    """Ids of the lines a person accepted as they are (:func:`accept_line`)."""
+    d = _json_or(_ws(ws).root / EDITS_JSON, {})
+    return frozenset(k for k, v in d.items() if isinstance(v, dict) and v.get("accepted"))
+
+
+def untranslated_summary(translation: Translation) -> str:
+    """One line for people: ``"3 left in the original language: not Chinese (3)"``;
+    ``""`` when every line is translated (or accepted)."""
+    counts = translation.flag_counts("untranslated")
+    n = sum(counts.values())
+    if not n:
+        return ""
+    return f"{n} left in the original language: " + ", ".join(f"{why} ({k})" for why, k in counts.items())
+
+
 def _source_transcript(input_path, ws: Workspace, hook) -> Transcript:
     from ..pipeline import load_transcript, publish_transcript, run_transcription
 
@@ -122,6 +146,10 @@ def publish(ws: Workspace, tr: Translation, transcript: Transcript | None = None
 
     atomic_write_json(ws.root / TRANSLATION_JSON, tr.to_dict())
     target = tr.to_transcript()
+    empty = {ln.id: ln.source for ln in tr.lines if ln.untranslated and not ln.text.strip()}
+    if empty:  # a line that got no text shows its source, so it stays visible
+        target = target.with_lines(dataclasses.replace(x, text=empty[x.id]) if x.id in empty else x
+                                   for x in target.lines)
     src_lang = transcript.language if transcript is not None else tr.source_language
     for fmt in formats:
         subtitles.write(target, ws.root / f"target.{fmt}")
@@ -176,6 +204,7 @@ def run_translation(input_path: str | os.PathLike | None, ws, *, to: str,
         if (ws.root / EDITS_JSON).is_file():
             atomic_write_json(ws.root / EDITS_JSON, {})
     edits = load_edits(ws)
+    accepted = load_accepted(ws)
 
     cast_info = None
     if cast is not None:
@@ -186,29 +215,52 @@ def run_translation(input_path: str | os.PathLike | None, ws, *, to: str,
     inputs = {"transcript": transcript.to_dict(), "to": to, "cast": cast_info,
               "glossary": gl.to_dict(), "variants": variants_used,
               "fresh": sorted(selected) if retranslate else []}
+    model = translator.identity
+    prior = None if retranslate else _left_untranslated(ws, translator, inputs, options, model, edits)
+    force = bool(retranslate) or prior is not None
+    # lines left untranslated last time that a person has fixed since: not asked again
+    keep = {ln.id: ln for ln in prior.lines if ln.untranslated and ln.id in edits} if prior else None
     cache = TranslationCache(ws.root / "cache" / "translate.sqlite")
     box: dict = {}
 
     def compute(tmp: Path):
         tr = translate(transcript, to=to, backend=translator, options=options, cast=cast, glossary=gl,
                        hook=hook, cache=cache, only=selected if retranslate else None,
-                       variants=variants_used)
+                       variants=variants_used, keep=keep)
         box["tr"] = tr
         (tmp / TRANSLATION_JSON).write_text(json.dumps(tr.to_dict(), ensure_ascii=False, indent=1))
         return {k: v for k, v in tr.summary().items() if v is not None}
 
     try:
         run = ws.run_stage("translate", inputs=inputs, options=options.to_dict(),
-                           model=translator.identity, compute=compute,
-                           force=bool(retranslate))
+                           model=model, compute=compute, force=force)
     finally:
         cache.close()
     tr = box.get("tr") or Translation.from_dict(read_json(run.path(TRANSLATION_JSON)))
     if not run.cached:
         _append_usage(ws, tr)
-    tr = apply_edits(tr, edits)
+    tr = apply_edits(tr, edits, accepted)
     publish(ws, tr, transcript, formats=formats)
+    if tr.untranslated_ids:
+        logger.warning("translate: %s", untranslated_summary(tr))
     return tr
+
+
+def _left_untranslated(ws: Workspace, translator, inputs, options, model, edits) -> Translation | None:
+    """The published result for these inputs when it left lines untranslated that a new
+    request could fix (not a person's edit; not a backend that gives the same answer
+    again), else None."""
+    if not getattr(translator, "reasks", True) or not getattr(translator, "cacheable", True):
+        return None
+    key = ws.stage_key("translate", inputs=inputs, options=options.to_dict(), model=model)
+    p = ws.stage_dir("translate", key) / TRANSLATION_JSON
+    if not ws.has("translate", key) or not p.is_file():
+        return None
+    try:
+        prior = Translation.from_dict(read_json(p))
+    except (ValueError, KeyError, TypeError):
+        return Translation((), "", "")
+    return prior if any(ln.untranslated and ln.id not in edits for ln in prior.lines) else None
 
 
 def _safe_char(cast, cid):
@@ -232,18 +284,25 @@ def _append_usage(ws: Workspace, tr: Translation) -> None:
     atomic_write_json(ws.root / USAGE_JSON, runs)
 
 
-def apply_edits(tr: Translation, edits: dict[str, str]) -> Translation:
+def apply_edits(tr: Translation, edits: dict[str, str], accepted: Iterable[str] = ()) -> Translation:
+    """``tr`` with a person's texts applied: an edited line is trusted (status ``ok``); a line
+    in ``accepted`` (accepted as it is) gets status ``accepted`` and keeps its reason."""
     from .budget import count_units
 
     if not edits:
         return tr
+    accepted = set(accepted)
     out = []
     for ln in tr.lines:
         if ln.id in edits:
             text = edits[ln.id]
             units = count_units(text, tr.target_language)
-            ln = dataclasses.replace(ln, text=text, human_edited=True, missing=False, units=units,
+            ln = dataclasses.replace(ln, text=text, human_edited=True, units=units,
                                      over_budget=bool(ln.max_units and units > ln.max_units))
+            if ln.id in accepted:
+                ln = ln.accepted_as_is()
+            else:
+                ln = dataclasses.replace(ln, missing=False, status="ok", reason="", problems=(), notes=())
         out.append(ln)
     return tr.with_lines(out)
 
@@ -257,6 +316,21 @@ def edit_line(ws, line_id: str, text: str) -> Translation:
     d[line_id] = {"text": str(text), "source": src}
     atomic_write_json(ws.root / EDITS_JSON, d)
     tr = apply_edits(tr, {line_id: str(text)})
+    publish(ws, tr)
+    return tr
+
+
+def accept_line(ws, line_id: str) -> Translation:
+    """Accept one line as it is (a flagged line a person judged good enough): its text is
+    kept like a human edit (re-runs never replace it) and its status becomes ``accepted``,
+    so the dub synthesizes it. Undo with :func:`clear_edit`."""
+    ws = _ws(ws)
+    tr = load_translation(ws)
+    ln = tr.line(line_id)  # KeyError for an unknown id
+    d = _json_or(ws.root / EDITS_JSON, {})
+    d[line_id] = {"text": ln.text, "source": ln.source, "accepted": True}
+    atomic_write_json(ws.root / EDITS_JSON, d)
+    tr = apply_edits(tr, {line_id: ln.text}, {line_id})
     publish(ws, tr)
     return tr
 
