@@ -165,6 +165,8 @@ def _units(text: str) -> list[tuple[str, str]]:
                     run, run_script = "", None
                 out.append((s, ch))
             elif s is None:
+                if run and ch in "'’":   # don't, O'Brien: one word, as _WORD_RE reads it
+                    run += ch
                 continue
             elif s == run_script:
                 run += ch
@@ -263,8 +265,7 @@ _ANY_TAGS = re.compile(r"<\s*/?\s*(div|span|p|br|hr|table|tr|td|a|link|pre|ul|li
 _ERRORS = re.compile(
     r"\b[45]\d\d\b\W{0,3}(bad gateway|not found|forbidden|unauthori[sz]ed|internal server error|"
     r"service (temporarily )?unavailable|gateway time-?out|bad request|too many requests|"
-    r"method not allowed)|traceback \(most recent call last\)|\{\s*\"error\"\s*:|"
-    r"\b(cloudflare|nginx|apache)/?[\d.]*\s*(error|$)|<\?xml\b", re.I)
+    r"method not allowed)|traceback \(most recent call last\)|\{\s*\"error\"\s*:|<\?xml\b", re.I)
 
 
 def looks_like_markup(text: str, source: str = "") -> bool:
@@ -404,8 +405,9 @@ def _truncated(source: str, text: str, target: str) -> str | None:
 # ---------------------------------------------------------------- numbers
 
 _NUM_RE = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f ]\d{3})+(?!\d)|\d+")
-_SUFFIX = re.compile(r"^(st|nd|rd|th|er|re|e|ème|eme|º|ª|te|ten|ter|o|a|am|pm|h|hrs?|min|mins|s|"
-                     r"secs?|ms|kg|g|km|m|cm|mm|mi|ft|lbs?|l|ml|mph|x|yo|ish|s)\b", re.I)
+# what may follow a number that is still a number: ordinals (1st, 2e, 3º) and units (10am, 5kg)
+_SUFFIX = re.compile(r"^(st|nd|rd|th|er|re|e|ème|eme|º|ª|te|ten|ter|o|a|am|pm|h|hrs?|mins?|s|secs?|"
+                     r"ms|kg|g|km|m|cm|mm|mi|ft|lbs?|l|ml|mph|x|yo|ish)\b", re.I)
 _ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5,
               "六": 6, "七": 7, "八": 8, "九": 9, "壹": 1, "贰": 2, "貳": 2, "叁": 3, "參": 3,
               "肆": 4, "伍": 5, "陆": 6, "陸": 6, "柒": 7, "捌": 8, "玖": 9}
