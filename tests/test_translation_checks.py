@@ -493,3 +493,14 @@ def test_bundled_gemma_into_chinese_every_line_chinese_or_flagged(media_dir):
             assert ln.reason and ln.notes, report
     print("\n".join(f"{i} {s:12} {why:20} {src!r} -> {txt!r}" for i, s, why, src, txt in report))
     print("Chinese:", sum(not ln.untranslated for ln in tr.lines), "untranslated:", tr.flag_counts())
+
+
+def test_the_dubs_shortening_never_takes_a_failing_rendering(llm):
+    from movietranslate.translate import shorten
+
+    server = llm(lambda prompt, n: json.dumps({"L00007": "Sorry I'm late." if n == 1 else "对不起，迟到了。"},
+                                              ensure_ascii=False))
+    out = shorten("L00007", "我真的非常非常抱歉我今天又迟到了这么久。", 8, to="zh", backend=server.backend(),
+                  source_text="I am so sorry I'm late again.", source_language="en")
+    assert len(server.prompts) == 2 and "too long" in server.prompts[0]
+    assert out == "对不起，迟到了。"   # the shorter English answer was not taken; the next one was

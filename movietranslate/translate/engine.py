@@ -435,12 +435,18 @@ def shorten(line_id: str, text: str, max_units: int, *, to: str, backend: Transl
             terms: tuple = (), rounds: int | None = None, backend_options: dict | None = None) -> str:
     """A shorter rendering of one translated line within ``max_units`` (syllables, or
     characters for CJK): asks the backend up to ``rounds`` times and returns the shortest
-    candidate that keeps the glossary terms; the original text if nothing shorter came back.
-    For the dub's timing fit."""
+    candidate that keeps the glossary terms and, given ``source_text``, passes the blocking
+    checks (:mod:`.checks`: no copy of the source, no other language, ...); the original
+    text if nothing shorter came back. For the dub's timing fit."""
     options = options or TranslationOptions()
     translator = get_translator(backend, **(backend_options or {})) if isinstance(backend, str) else backend
     req = LineRequest(id=line_id, text=source_text or text, max_units=max_units, terms=tuple(terms))
     best, best_u = text, count_units(text, to)
+
+    def fails(alt: str) -> bool:
+        return bool(source_text) and any(
+            p.code in options.block_on and p.code != "glossary"
+            for p in qc.check_line(source_text, alt, source_language=source_language, target=to))
     for _ in range(options.shorten_rounds if rounds is None else rounds):
         if best_u <= max_units:
             break
@@ -448,7 +454,7 @@ def shorten(line_id: str, text: str, max_units: int, *, to: str, backend: Transl
         if alt is None:
             break
         u = count_units(alt, to)
-        if u < best_u and not Glossary.missed(req.terms, alt):
+        if u < best_u and not Glossary.missed(req.terms, alt) and not fails(alt):
             best, best_u = alt, u
     return best
 
