@@ -41,6 +41,14 @@ class TranscribeOptions:
     threads: int = 2
     max_row_chars: int | None = None  # None: 42, or 16 for CJK
     max_cps: float | None = None      # None: 20, or 9 for CJK
+    # second pass: speech the VAD finds but no word covers (short replies, speech under
+    # music) is recognised again, gathered into one recording; stretches at least this long
+    second_pass_min_seconds: float | None = 0.5  # None: no second pass
+    second_pass_vad_threshold: float = 0.25  # Silero speech probability for the second pass
+    # a word next to a pause is stretched to the speech it belongs to (Whisper's word
+    # times cut the ends of phrases short), and a pause shorter than this between two
+    # words of one stretch of speech closes, so that the lines cover the speech
+    close_pauses: float = 0.6
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -139,6 +147,105 @@ class FasterWhisperBackend:
         return " ".join(s.text.strip() for s in segments).strip()
 
 
+# ---------------------------------------------------------------- speech the first pass missed
+
+def speech_stretches(audio: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:
+    """Speech (s) as the diarizer's voice activity detection finds it (Silero VAD; short
+    pauses filled, edges padded)."""
+    from .diarize import DiarizeOptions, speech_regions
+
+    return speech_regions(np.asarray(audio, np.float32), DiarizeOptions(vad_threshold=threshold))
+
+
+def _uncovered(regions, words, min_seconds: float, margin: float = 0.3) -> list[tuple[float, float]]:
+    """Pieces of the speech regions at least ``min_seconds`` long that no word comes near."""
+    spans = sorted((w.start - margin, w.end + margin) for w in words)
+    out = []
+    for a, b in regions:
+        pos = a
+        for s0, s1 in spans:
+            if s1 <= pos or s0 >= b:
+                continue
+            if s0 - pos >= min_seconds:
+                out.append((pos, s0))
+            pos = max(pos, s1)
+        if b - pos >= min_seconds:
+            out.append((pos, b))
+    return out
+
+
+def _second_pass(audio, words, regions, backend, options, language, gap: float = 1.0, pad: float = 0.15):
+    """Recognise the uncovered speech again: the pieces are joined into one recording with
+    ``gap`` s of silence between them (one decoding instead of one per piece), recognised
+    without VAD in the language of the first pass, and each word goes back to its piece.
+    Words of pieces that gave nothing plausible (a mean word probability under 0.5, more
+    than 25 characters a second: Whisper's phrases made up in noise) are dropped."""
+    pieces = _uncovered(regions, words, options.second_pass_min_seconds)
+    if not pieces:
+        return words
+    sr = SAMPLE_RATE
+    parts, where, t = [], [], 0.0
+    silence = np.zeros(int(gap * sr), np.float32)
+    for a, b in pieces:
+        a, b = max(0.0, a - pad), min(len(audio) / sr, b + pad)
+        clip = audio[int(a * sr):int(b * sr)]
+        parts += [clip, silence]
+        where.append((t, t + len(clip) / sr, a))
+        t += (len(clip) + len(silence)) / sr
+    opts2 = dataclasses.replace(options, vad=False, language=language, initial_prompt=options.initial_prompt)
+    again = backend.recognize(np.concatenate(parts), opts2)
+    found: dict[int, list[Word]] = {}
+    for w in again.words:
+        mid = (w.start + w.end) / 2
+        for k, (c0, c1, a) in enumerate(where):
+            if c0 <= mid < c1:
+                shift = a - c0
+                found.setdefault(k, []).append(dataclasses.replace(
+                    w, start=max(a, w.start + shift), end=min(a + c1 - c0, w.end + shift)))
+                break
+    extra = []
+    for k, ws in found.items():
+        dur = where[k][1] - where[k][0]
+        text = "".join(w.text for w in ws).strip()
+        if np.mean([w.probability for w in ws]) < 0.5 or len(text) > 25 * dur:
+            continue
+        extra += ws
+    logger.info("second pass: %d stretches of speech without words, %d words found", len(pieces), len(extra))
+    return tuple(sorted(tuple(words) + tuple(extra), key=lambda w: (w.start, w.end)))
+
+
+def fit_words_to_speech(words, regions, close: float):
+    """Word times stretched to the speech they belong to: the first word of a stretch of
+    speech starts where the speech starts, the last ends where it ends (each by at most
+    ``close`` s), and a pause shorter than ``close`` between two words of one stretch is
+    closed (the earlier word ends where the next begins)."""
+    if not words:
+        return words
+    words = sorted(words, key=lambda w: (w.start, w.end))
+    reg = np.asarray(regions, float).reshape(-1, 2)
+
+    def region_of(t):
+        i = int(np.searchsorted(reg[:, 0], t, side="right")) - 1
+        return i if i >= 0 and reg[i, 0] <= t <= reg[i, 1] else None
+
+    out = []
+    for i, w in enumerate(words):
+        r = region_of((w.start + w.end) / 2)
+        start, end = w.start, w.end
+        if r is not None:
+            a, b = reg[r]
+            prev_in = i > 0 and region_of((words[i - 1].start + words[i - 1].end) / 2) == r
+            next_in = i + 1 < len(words) and region_of((words[i + 1].start + words[i + 1].end) / 2) == r
+            if not prev_in and 0 < start - a <= close:
+                start = a
+            if not next_in and 0 < b - end <= close:
+                end = b
+            if next_in and 0 < words[i + 1].start - end <= close:
+                end = words[i + 1].start
+        out.append(dataclasses.replace(w, start=float(start), end=float(max(end, start))))
+    return tuple(out)
+
+
 @lru_cache(maxsize=1)
 def _t2s():
     import opencc
@@ -165,6 +272,14 @@ def transcribe(audio: np.ndarray, *, options: TranscribeOptions | None = None,
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     duration = media_duration if media_duration is not None else len(audio) / SAMPLE_RATE
     raw = backend.recognize(audio, options, hook=hook)
+    if options.vad and (options.second_pass_min_seconds is not None or options.close_pauses > 0):
+        words = raw.words
+        if options.second_pass_min_seconds is not None:
+            words = _second_pass(audio, words, speech_stretches(audio, options.second_pass_vad_threshold),
+                                 backend, options, raw.language)
+        if options.close_pauses > 0:
+            words = fit_words_to_speech(words, speech_stretches(audio), options.close_pauses)
+        raw = dataclasses.replace(raw, words=words)
     overrides = {k: v for k, v in (("max_row_chars", options.max_row_chars),
                                    ("max_cps", options.max_cps)) if v is not None}
     rules = SubtitleRules.for_language(raw.language, **overrides)
