@@ -48,7 +48,7 @@ class CharactersOptions:
 
     num_speakers: int | None = None
     min_speakers: int = 1
-    max_speakers: int = 12
+    max_speakers: int = 60  # a film: 10 to 40 speakers; a 30 s window holds at most 12
     backend: str = "default"
     model: str | None = None  # the pyannote pipeline folder
     split_lines: bool = True  # split a line where the speaker changes (else word majority)

