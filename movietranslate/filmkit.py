@@ -25,7 +25,8 @@ a single-speaker clip, its frames within 35 dB of its loudest) is ``dialogue_dbf
 dBFS). The soundtrack, looped, is scaled so that the RMS of its mono downmix is
 ``music_db`` dB below that (``music_db=10``: music at -30 dBFS). The film is stereo: the
 dialogue in the centre (equal in both channels, as a dialogue stem panned centre), the
-soundtrack with its own stereo image.
+soundtrack with its own stereo image. Peaks above -0.9 dBFS are bent by a soft clipper
+(:func:`soft_limit`) rather than the film scaled down.
 """
 
 from __future__ import annotations
@@ -321,9 +322,7 @@ def build_film(media_dir: str | Path, out_dir: str | Path, *, parts: Sequence[st
         m = soundtrack(media, duration, sr)
         m_level = 10 * np.log10(np.mean(m.mean(axis=0).astype(np.float64) ** 2) + 1e-20)
         mix = mix + m * np.float32(10 ** ((target - music_db - m_level) / 20))
-    peak = float(np.abs(mix).max())
-    if peak > 0.999:  # never clip: scale the whole film down (the ratio stays)
-        mix *= np.float32(0.999 / peak)
+    mix = soft_limit(mix)
     if name is None:
         name = f"film{len(order)}" + ("" if music_db is None else f"_music{music_db:g}db")
         if tuple(order) != CONVERSATIONS:
@@ -343,6 +342,19 @@ def build_film(media_dir: str | Path, out_dir: str | Path, *, parts: Sequence[st
     (out / f"{name}.json").write_text(json.dumps(film.to_dict(), indent=1, ensure_ascii=False),
                                       encoding="utf-8")
     return film
+
+
+def soft_limit(x: np.ndarray, knee: float = 0.9) -> np.ndarray:
+    """Peaks above ``knee`` bent smoothly below 1.0 (a soft clipper, as a mastering limiter
+    would): the rare clicks and shouts of real recordings brought to -20 dBFS would clip,
+    and scaling the whole film down for one of them would change its level."""
+    x = np.asarray(x, np.float32)
+    a = np.abs(x)
+    over = a > knee
+    if over.any():
+        x = x.copy()
+        x[over] = np.sign(x[over]) * (knee + (1 - knee) * np.tanh((a[over] - knee) / (1 - knee)))
+    return x
 
 
 def _short_hash(items: Sequence[str]) -> str:
@@ -453,5 +465,5 @@ def covered_share(film: Film, spans: Iterable[tuple[float, float]]) -> float:
 
 
 __all__ = ["CONVERSATIONS", "SOUNDTRACK", "PICTURE", "Part", "Film", "build_film", "load_part",
-           "single_speaker_clips", "active_speech", "soundtrack", "shuffled", "mux_picture",
+           "single_speaker_clips", "active_speech", "soundtrack", "shuffled", "mux_picture", "soft_limit",
            "turns_to_annotation", "Score", "score", "recurring_kept", "covered_share"]
