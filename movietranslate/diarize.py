@@ -566,6 +566,24 @@ def split_at(regions: Sequence[tuple[float, float]], cuts: Sequence[float],
     return out
 
 
+def unit_snr(audio: np.ndarray, bounds: np.ndarray, context: float = 5.0) -> np.ndarray:
+    """Each unit's level over its local background (dB): the unit's mean 20 ms frame energy
+    against the 10th percentile of frame energies within ``context`` s around it (the
+    music, noise or room between words)."""
+    hop = SR // 50
+    n = len(audio) // hop
+    if n == 0:
+        return np.zeros(len(bounds))
+    e = (np.asarray(audio[: n * hop], np.float64).reshape(n, hop) ** 2).mean(axis=1) + 1e-12
+    db = 10 * np.log10(e)
+    out = np.empty(len(bounds))
+    for i, (a, b) in enumerate(bounds):
+        i0, i1 = int(a * 50), max(int(a * 50) + 1, int(b * 50))
+        c0, c1 = max(0, int((a - context) * 50)), min(n, int((b + context) * 50))
+        out[i] = 10 * np.log10(e[i0:i1].mean()) - np.percentile(db[c0:c1], 10)
+    return out
+
+
 def link_clusters(C: np.ndarray, weights: np.ndarray, windows: np.ndarray, opts: DiarizeOptions,
                   threshold: float | None = None) -> np.ndarray:
     """Join the speakers found window by window into the film's characters.
@@ -665,7 +683,7 @@ class DefaultDiarizer:
             call_hook(hook, "resegmentation", 3, 4)
             turns = self._resegment(fe.windows, fe.centres, fe.window_region, regions, X, labels, W, opts)
         else:
-            turns = self._by_windows(fe, cuts, opts)
+            turns = self._by_windows(fe, cuts, opts, unit_snr(audio, fe.unit_bounds))
         # name speakers by speech time
         diar = Diarization(turns, duration, (), tuple(regions), self.name)
         order = {lab: i for i, lab in enumerate(diar.speakers)}
@@ -680,7 +698,8 @@ class DefaultDiarizer:
         return Diarization(turns, duration, tuple(segs), tuple(regions), self.name)
 
     @classmethod
-    def _by_windows(cls, fe: "Embedded", cuts: Sequence[float], opts: DiarizeOptions) -> tuple[Turn, ...]:
+    def _by_windows(cls, fe: "Embedded", cuts: Sequence[float], opts: DiarizeOptions,
+                    snr: np.ndarray | None = None) -> tuple[Turn, ...]:
         """Cluster each window as a recording of its own (count chosen per window), re-segment
         it against its own speakers, then link the windows' speakers across the film."""
         edges = np.asarray(cuts)
@@ -702,6 +721,11 @@ class DefaultDiarizer:
             turns += [Turn(t.start, t.end, f"{w}:{t.speaker}") for t in local]
             for k in np.unique(lab):
                 Xk, Wk = fe.units[u][lab == k], fe.unit_seconds[u][lab == k]
+                if snr is not None and len(Xk) > 1:
+                    # the voice as heard best: the units of the upper half of signal to background
+                    Sk = snr[u][lab == k]
+                    top = Sk >= np.median(Sk)
+                    Xk, Wk = Xk[top], Wk[top]
                 c = np.average(Xk, axis=0, weights=Wk)
                 keys.append(f"{w}:{k}")
                 cents.append(c)
