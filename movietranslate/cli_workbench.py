@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -19,12 +22,28 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def dashboard_command(notebook: Path, *, host: str, port: int, token: str | None) -> list[str]:
-    """The Voila command line (an argument list, never a shell string)."""
+def dashboard_command(notebook: Path, *, host: str, port: int, token: bool) -> list[str]:
+    """The Voila command line (an argument list, never a shell string). It never holds the
+    token: with ``token=True`` Voila reads it from the file named by ``JUPYTER_TOKEN_FILE``
+    (see :func:`token_file`), so ``ps`` shows no secret to other users of the machine."""
     cmd = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--Voila.ip={host}",
            f"--port={port}", "--Voila.open_browser=False"]
-    cmd.append(f"--token={token}" if token else "--token=")
+    cmd.append("--token" if token else "--token=")  # the flag: authentication on, token from the file
     return cmd
+
+
+@contextlib.contextmanager
+def token_file(token: str):
+    """A file readable by its owner only, holding ``token``; removed afterwards."""
+    d = Path(tempfile.mkdtemp(prefix="movietranslate-dashboard-"))  # mode 0700
+    p = d / "token"
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
+    try:
+        yield p
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def register(app: typer.Typer, friendly) -> None:
@@ -91,14 +110,19 @@ def register(app: typer.Typer, friendly) -> None:
         typer.echo(f"Dashboard: {url}")
         sys.stdout.flush()
         typer.echo("Stop it with Ctrl-C.")
-        proc = subprocess.Popen(dashboard_command(nb, host=host, port=port, token=token), env=env)
+        env.pop("JUPYTER_TOKEN", None)
+        with contextlib.ExitStack() as stack:
+            if token:
+                env["JUPYTER_TOKEN_FILE"] = str(stack.enter_context(token_file(token)))
+            proc = subprocess.Popen(dashboard_command(nb, host=host, port=port, token=bool(token)), env=env)
 
-        def _stop(*_a):  # a SIGTERM to this command stops the server too
-            raise KeyboardInterrupt
-        signal.signal(signal.SIGTERM, _stop)
-        try:
-            raise typer.Exit(proc.wait())
-        except KeyboardInterrupt:
-            proc.terminate()
-            proc.wait(10)
-            raise typer.Exit(130)
+            def _stop(*_a):  # a SIGTERM to this command stops the server too
+                raise KeyboardInterrupt
+            signal.signal(signal.SIGTERM, _stop)
+            try:
+                code = proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.wait(10)
+                code = 130
+        raise typer.Exit(code)

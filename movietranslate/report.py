@@ -396,7 +396,7 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
                         "compliance": round((len(ok) - len(problems)) / len(ok), 4) if ok else None,
                         "problems": problems}
     rep["loudness"] = dict(result.mix_facts)
-    rep["glossary"] = glossary_hits(translation, transcript, texts)
+    rep["glossary"] = glossary_hits(translation, transcript, texts, root=ws.root, target=target)
     rep["lines"] = per_line
     return rep
 
@@ -410,9 +410,21 @@ def _overlaps(fits) -> int:
     return n
 
 
-def glossary_hits(translation, transcript, texts: Mapping[str, str]) -> dict | None:
-    """Share of glossary terms found in a source line whose translation uses the target term."""
+def glossary_hits(translation, transcript, texts: Mapping[str, str], *, root=None,
+                  target: str | None = None) -> dict | None:
+    """Share of glossary terms found in a source line whose translation uses the target term.
+
+    The terms: the translation's own glossary when it carries one, else the global and
+    project glossaries (``root``: the workspace folder) for ``target``. None when there are
+    no terms at all."""
     g = getattr(translation, "glossary", None)
+    if g is None and root is not None and target:
+        try:
+            from .translate.glossary import effective
+        except ImportError:  # the translate stage is not installed
+            pass
+        else:
+            g = list(effective(root).for_language(target)) or None
     if g is None:
         rate = getattr(translation, "glossary_hit_rate", None)
         return None if rate is None else {"hit_rate": rate}

@@ -98,6 +98,23 @@ def test_token_is_required(dashboard):
     assert _status(dashboard["base"] + f"?token={dashboard['token']}") == 200
 
 
+def test_token_is_not_on_any_command_line(dashboard):
+    """``ps`` shows every local user each process's command line: the token is never on one."""
+    token = dashboard["token"].encode()
+    seen = 0
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"voila" in cmd or b"movietranslate" in cmd:
+            seen += 1
+        assert token not in cmd, f"the dashboard token is on the command line of process {p.name}"
+    assert seen >= 2  # the CLI and the Voila server it started were looked at
+
+
 def test_dashboard_flow_in_chromium(dashboard, tmp_path):
     from movietranslate.media import load_audio, probe
 

@@ -371,7 +371,7 @@ def test_bad_inputs(dialogue_video, stm_transcript, tmp_path):
     assert missing == ["C01"] and emb == {}
 
 
-def test_report_plot(zh_dub):
+def test_report_plot(zh_dub, stm_transcript):
     from movietranslate.report import plot_report
 
     ws, r = zh_dub
@@ -379,7 +379,12 @@ def test_report_plot(zh_dub):
     assert len(fig.axes) == 3
     rep = r.report
     assert rep["lines"] and "speed_factor" in rep["lines"][0] and "characters" in rep
-    assert rep["subtitles"]["lines"] == 12 and rep["glossary"] is None
+    assert rep["subtitles"]["lines"] == 12
+    # the project glossary's names: every occurrence in the source is rendered as the glossary says
+    occurrences = sum(ln.text.count(en) for ln in stm_transcript.lines for en in GLOSSARY)
+    assert occurrences >= 5
+    assert rep["glossary"] == {"terms": len(GLOSSARY), "occurrences": occurrences, "hits": occurrences,
+                               "hit_rate": 1.0}
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Iterable
 
 from ..data import Line, Transcript, is_cjk
-from ..errors import BadInputError, Cancelled, MissingBackendError, MovieTranslateError, StageError
+from ..errors import (BadInputError, Cancelled, MissingBackendError, ModelError, MovieTranslateError,
+                      StageError)
 from ..progress import ProgressHook, call_hook
 from ..segmentation import SubtitleRules, check_line
 from ..workspace import stable_hash
@@ -328,6 +329,13 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     def run_batch(batch: list[LineRequest]) -> dict[str, dict]:
         if stop.is_set():
             return {}
+        try:
+            return _run_batch(batch)
+        except BaseException:
+            stop.set()  # at once, in this thread: no queued batch starts after a failure
+            raise
+
+    def _run_batch(batch: list[LineRequest]) -> dict[str, dict]:
         got = dict(ask(batch))
         rounds = {r.id: 0 for r in batch}
         out = {}
@@ -378,6 +386,9 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
         if isinstance(exc, (BadInputError, Cancelled, MissingBackendError)):
             raise exc
         finished = sum(1 for r in reqs if r.id in results)
+        if isinstance(exc, ModelError):  # the model process died or hung: say so, keep the rest
+            raise ModelError(f"{exc} {finished} of {total} lines are translated and kept; run again "
+                             "to finish them.", **exc.fields) from exc
         raise StageError(f"{finished} of {total} lines are translated and kept; the rest failed "
                          f"({exc.__class__.__name__}: {exc}). Run again to finish them.",
                          stage="translate", line_id=first_id) from exc
