@@ -382,4 +382,8 @@ def test_cli_characters(media_dir, tmp_path):
     for name in ("characters.json", "speakers.rttm", "transcript.json"):
         assert (tmp_path / "w" / name).is_file()
     bad = CliRunner().invoke(app, ["characters", str(tmp_path / "missing.wav"), "--workdir", str(tmp_path / "w2")])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2  # bad input: a one-line error, not a traceback
+    assert isinstance(bad.exception, SystemExit)  # the CLI exited on purpose, nothing escaped
+    assert "Traceback" not in bad.output
+    errors = [ln for ln in bad.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "missing.wav" in errors[0], bad.output

@@ -18,7 +18,7 @@ from ..data import Line, Transcript
 from .checks import BLOCKING
 
 #: Bumped whenever prompts or the request layout change; part of every cache key.
-PROMPT_VERSION = "mt-prompt-4"
+PROMPT_VERSION = "mt-prompt-5"
 
 #: ``TranslatedLine.status`` values. ``ok``: passed the checks (or a person wrote it);
 #: ``untranslated``: failed a blocking check twice (left in the original language by the

@@ -35,6 +35,8 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import BadInputError, MissingBackendError, ModelError
+from . import fewshot
+from .llm import language_name
 from .openai_backend import OpenAITranslator
 
 logger = logging.getLogger("movietranslate")
@@ -242,7 +244,10 @@ class LocalTranslator(OpenAITranslator):
             if not path.is_file():
                 raise BadInputError(f"No GGUF model file at {path}.", path=path,
                                     accepted="the path of a .gguf file")
-            ident, draft = f"{path.name}:{path.stat().st_size}", False
+            if path.name == GEMMA_FILE:  # the bundled model, assembled somewhere else
+                ident, draft = GEMMA_ID, True
+            else:
+                ident, draft = f"{path.name}:{path.stat().st_size}", False
         super().__init__(base_url="http://127.0.0.1:0/v1", model=ident, api_key="none",
                          schema_mode="schema", batch_size=1, few_shot=True, compact=True)
         self.draft = draft
@@ -281,15 +286,43 @@ class LocalTranslator(OpenAITranslator):
                                              timeout=timeout)
             return self._client
 
-    def complete(self, prompt, *, schema, max_tokens, options) -> str:
+    def translate(self, requests, *, source, target, options, strict_terms: bool = False,
+                  reasons: dict | None = None):
+        """The bundled base model gets plain few-shot prompts on the completions endpoint, one
+        line per request (see :mod:`.fewshot`); a re-ask (``reasons``) sees other examples.
+        Other models, and language pairs without examples, get the JSON chat prompt."""
+        src, tgt = (source or "").split("-")[0].lower(), (target or "").split("-")[0].lower()
+        if not self.draft or fewshot.pairs(src, tgt) is None:
+            return super().translate(requests, source=source, target=target, options=options,
+                                     strict_terms=strict_terms, reasons=reasons)
+        self._warn()
+        out = {}
+        for r in requests:
+            shots = fewshot.pairs(src, tgt, attempt=1 if reasons and r.id in reasons else 0)
+            a, b = language_name(src), language_name(tgt)
+            prompt = "".join(f"{a}: {x}\n{b}: {y}\n\n" for x, y in shots)
+            prompt += f"{a}: {' '.join(r.text.split())}\n{b}:"
+            text = self.complete_text(prompt, max_tokens=min(256, 24 + 3 * len(r.text)),
+                                      options=options, stop=["\n"])
+            text = " ".join(text.split()).strip()
+            if tgt == "zh" and text:
+                from ..asr import to_simplified
+
+                text = to_simplified(text)
+            out[r.id] = text
+        return out
+
+    def _warn(self) -> None:
         if self.draft and not self._warned:
             logger.warning(DRAFT_WARNING)
             self._warned = True
+
+    def _request(self, send, text_of, options) -> str:
+        self._warn()
         srv = self.server
         try:
             # one try: a dead or hung model process is not helped by retrying
-            return super().complete(prompt, schema=schema, max_tokens=max_tokens,
-                                    options=dataclasses.replace(options, max_retries=0))
+            return super()._request(send, text_of, dataclasses.replace(options, max_retries=0))
         except ConnectionError as exc:
             if srv.proc is not None and "Timeout" not in str(exc):
                 with contextlib.suppress(subprocess.TimeoutExpired):  # a dying process: let it finish

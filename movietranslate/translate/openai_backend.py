@@ -141,25 +141,38 @@ class OpenAITranslator(LLMTranslator):
 
     # --- one request with retries
     def complete(self, prompt, *, schema, max_tokens, options: TranslationOptions) -> str:
-        import openai
-
+        """One chat completion (the prompt as the user's message); the reply's text."""
         kwargs = dict(model=self.model, messages=[{"role": "user", "content": prompt}],
                       max_tokens=max_tokens, temperature=options.temperature)
         if self.schema_mode == "schema" and schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         elif self.schema_mode == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
+        return self._request(lambda c: c.chat.completions.create(**kwargs),
+                             lambda ch: ch.message.content, options)
+
+    def complete_text(self, prompt: str, *, max_tokens: int, options: TranslationOptions,
+                      stop: list[str] | None = None) -> str:
+        """One plain text completion (``/completions``: the prompt continued, as a base model
+        is meant to be used); the continuation."""
+        kwargs = dict(model=self.model, prompt=prompt, max_tokens=max_tokens,
+                      temperature=options.temperature, stop=stop)
+        return self._request(lambda c: c.completions.create(**kwargs), lambda ch: ch.text, options)
+
+    def _request(self, send, text_of, options: TranslationOptions) -> str:
+        import openai
+
         client = self.client(options.timeout)
         attempt = 0
         while True:
             try:
-                r = client.with_options(timeout=options.timeout).chat.completions.create(**kwargs)
+                r = send(client.with_options(timeout=options.timeout))
                 u = getattr(r, "usage", None)
                 self.usage.add(getattr(u, "prompt_tokens", 0) or 0, getattr(u, "completion_tokens", 0) or 0,
                                requests=1)
                 if not r.choices:
                     return ""
-                return r.choices[0].message.content or ""
+                return text_of(r.choices[0]) or ""
             except openai.AuthenticationError:
                 self.usage.add(failed_requests=1)
                 raise BadInputError(f"The API key was rejected by {self.base_url} (HTTP 401): check "
