@@ -153,7 +153,7 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
     texts = []
     for chunk in speech_chunks(fits, max_span):
         t0 = max(0.0, chunk[0].start - 0.3)
-        k = stable_hash("back-asr", 5, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
+        k = stable_hash("back-asr", 6, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
                         language, ident, hot)[:24]
         p = folder / f"{k}.json" if folder is not None else None
         found = None
@@ -174,10 +174,20 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
             _, words = back_transcribe(audio, language, backend, hotwords=hot)
             found = {"words": [[round(w.start + t0, 3), round(w.end + t0, 3), w.text] for w in words]}
             # Decoding without timestamp tokens can skip a whole sentence (the English demo:
-            # line 2 of 8 gone, every other word right). A clip of speech that got no word is
-            # recognised again on its own.
-            heard = {line for line, _ in _assign(found["words"], chunk, silence_margin)}
-            again = [f for f in chunk if f.line_id not in heard and f.duration >= 0.4]
+            # line 2 of 8 gone, every other word right; another time line 4 of 6 gone but for
+            # the next line's first word, whose midpoint fell 40 ms inside it). A clip whose
+            # words cover under a third of it is recognised again on its own, in place of
+            # what the chunk gave it.
+            covered: dict[str, float] = {}
+            for i, (line, _) in _assign_indexed(found["words"], chunk, silence_margin):
+                w = found["words"][i]
+                covered[line] = covered.get(line, 0.0) + max(0.0, w[1] - w[0])
+            again = [f for f in chunk if f.duration >= 0.4 and covered.get(f.line_id, 0.0) < f.duration / 3]
+            if again:
+                redo = {f.line_id for f in again}
+                drop = {i for i, (line, _) in _assign_indexed(found["words"], chunk, silence_margin)
+                        if line in redo}
+                found["words"] = [w for i, w in enumerate(found["words"]) if i not in drop]
             for f in again:
                 a = clip_of(f)
                 pad = np.zeros(int(0.3 * 16000), np.float32)
@@ -198,18 +208,22 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
 
 
 def _assign(words, chunk, silence_margin: float) -> list[tuple[str, str]]:
+    return [pair for _, pair in _assign_indexed(words, chunk, silence_margin)]
+
+
+def _assign_indexed(words, chunk, silence_margin: float) -> list[tuple[int, tuple[str, str]]]:
     """``(line id, word)`` for each ``[start, end, text]`` word: the line whose clip holds its
     midpoint, else the nearest; words centred more than ``silence_margin`` seconds from
     every clip are dropped: the dubbed speech track is silent there, so Whisper made them
     up (作词作曲, "Thanks for watching") and they are not held against the voices."""
     out = []
-    for ws_, we, wt in words:
+    for i, (ws_, we, wt) in enumerate(words):
         mid = 0.5 * (ws_ + we)
         dist = {f.line_id: 0.0 if f.start <= mid <= f.start + f.duration
                 else min(abs(mid - f.start), abs(mid - f.start - f.duration)) for f in chunk}
         best = min(dist, key=dist.get)
         if dist[best] <= silence_margin:
-            out.append((best, wt))
+            out.append((i, (best, wt)))
     return out
 
 

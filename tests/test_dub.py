@@ -642,3 +642,42 @@ def test_back_transcription_recognises_a_skipped_clip_alone_and_drops_made_up_wo
     assert len(calls) == 2 and calls[1] == pytest.approx(1.6)
     again = back_transcribe_chunks(ws, fits, clip, "en", Scripted())  # from the workspace cache
     assert again == (text, by_line) and len(calls) == 2
+
+
+def test_back_transcription_hears_a_clip_again_when_only_a_neighbours_word_landed_in_it(tmp_path):
+    """The chunk's decoder skipped line 2 but for the first word of line 3, whose midpoint
+    fell inside line 2's clip (the English demo, line 4 of 6 heard as "At"): a clip whose
+    words cover under a third of it is recognised alone, and what the chunk gave it is
+    replaced, not kept beside the new words."""
+    from movietranslate.asr import RawRecognition
+    from movietranslate.data import Word
+    from movietranslate.dub import LineFit
+    from movietranslate.report import back_transcribe_chunks
+    from movietranslate.workspace import Workspace
+
+    sr = 16000
+
+    def fit(i, start, dur):
+        return LineFit(f"L{i}", "C01", "v", f"line {i}", start, start + dur, dur, dur, dur, 1.0, 1.0, 1.0,
+                       0.0, 0.0, 0.5, key=f"k{i}")
+
+    fits = [fit(1, 1.0, 1.0), fit(2, 2.5, 1.5), fit(3, 4.05, 1.0)]
+    calls = []
+
+    class Scripted:
+        identity = "scripted"
+
+        def recognize(self, audio, options):
+            calls.append(len(audio) / sr)
+            if len(audio) / sr > 3:  # the chunk starts 0.3 s before line 1
+                words = (Word(0.8, 1.5, " one", 0.9), Word(3.1, 3.3, " At", 0.9),
+                         Word(3.4, 4.2, " seven", 0.9))
+            else:
+                words = (Word(0.4, 1.6, " two", 0.9),)
+            return RawRecognition(words, "en", 1.0)
+
+    clip = lambda f: np.full(int(f.duration * sr), 0.1, np.float32)  # noqa: E731
+    text, by_line = back_transcribe_chunks(Workspace(tmp_path / "ws"), fits, clip, "en", Scripted())
+    assert by_line == {"L1": "one", "L2": "two", "L3": "seven"}
+    assert text == "one two seven"
+    assert len(calls) == 2 and calls[1] == pytest.approx(2.1)

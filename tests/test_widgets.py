@@ -188,9 +188,14 @@ class RecordingTranslator:
         self.usage = Usage()
         self.asked: list[str] = []
 
+    FRENCH = {"Where were you?": "Où étiez-vous ?",
+              "At the harbour, all night.": "Au port, toute la nuit.",
+              "Liar.": "Menteur.",
+              "Ask the captain.": "Demandez au capitaine."}
+
     def translate(self, requests, *, source, target, options, **kw):
         self.asked.extend(r.id for r in requests)
-        return {r.id: f"[{target}] {r.text}" for r in requests}
+        return {r.id: self.FRENCH[r.text] for r in requests}
 
     def shorten(self, request, text, max_units, *, source, target, options):
         return None
@@ -212,7 +217,7 @@ def test_retranslate_selected_asks_exactly_those_lines(transcript, tmp_path):
     W.link((table, "selected"), (panel, "selected"))
     panel.translate()
     assert sorted(fake.asked) == ["L00001", "L00002", "L00003", "L00004"]
-    assert table.rows[1]["translation"] == "[fr] At the harbour, all night."
+    assert table.rows[1]["translation"] == "Au port, toute la nuit."
     fake.asked.clear()
     table.selected = ["L00002", "L00004"]            # chosen in the table
     assert panel.selected == ["L00002", "L00004"]
