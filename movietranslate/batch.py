@@ -45,11 +45,42 @@ class FilmResult:
     error: str = ""
     outputs: tuple[str, ...] = ()
     worker: str = ""  # the Dask worker (address, process id) that ran it
+    counts: dict = field(default_factory=dict)  # lines translated / untranslated / dubbed / to check
 
     def to_dict(self) -> dict:
         return {"input": self.input, "workdir": self.workdir, "notebook": self.notebook,
                 "ok": self.ok, "seconds": round(self.seconds, 2), "error": self.error,
-                "outputs": list(self.outputs), "worker": self.worker}
+                "outputs": list(self.outputs), "worker": self.worker, "counts": dict(self.counts)}
+
+
+def film_counts(workdir: str | os.PathLike) -> dict[str, Any]:
+    """What a film's workspace says about its lines: ``translated``, ``untranslated`` (left
+    in the original language, with ``reasons``), ``to_check`` (translation checks and the
+    dub's back-transcription), ``dubbed``. Keys only for the stages that ran."""
+    import json
+
+    wd = Path(workdir)
+    out: dict[str, Any] = {}
+    if (wd / "translation.json").is_file():
+        try:
+            from .translate import load_translation
+
+            tr = load_translation(wd)
+        except Exception as exc:  # noqa: BLE001 - a broken file is itself worth reporting
+            out["translation_error"] = f"{exc.__class__.__name__}: {exc}"
+        else:
+            reasons = tr.flag_counts("untranslated")
+            out.update(translated=sum(not ln.untranslated for ln in tr.lines),
+                       untranslated=sum(reasons.values()), reasons=reasons,
+                       to_check=sum(tr.flag_counts("check").values()))
+    if (wd / "report.json").is_file():
+        try:
+            rep = json.loads((wd / "report.json").read_text(encoding="utf-8"))
+        except ValueError:
+            rep = {}
+        out["dubbed"] = rep.get("dubbed_lines")
+        out["dub_to_check"] = (rep.get("check_lines") or {}).get("count", 0)
+    return out
 
 
 @dataclass(frozen=True)
@@ -104,7 +135,7 @@ def run_film_notebook(input_path: str, workdir: str, notebook: str, to: str, par
                           worker=worker)
     outputs = tuple(sorted(p.name for p in wd.iterdir() if p.is_file() and not p.name.startswith(".")))
     return FilmResult(str(input_path), str(wd), str(out_nb), True, time.monotonic() - t0, "", outputs,
-                      worker)
+                      worker, film_counts(wd))
 
 
 def run_batch(inputs: Iterable[str | os.PathLike], to: str, *, workdir_root: str | os.PathLike,
@@ -157,7 +188,10 @@ def run_batch(inputs: Iterable[str | os.PathLike], to: str, *, workdir_root: str
                 res = FilmResult(inputs[i], dirs[i], "", False, 0.0,
                                  f"{exc.__class__.__name__}: {exc}")
             results[i] = res
-            if res.ok:
+            if res.ok and res.counts.get("untranslated"):
+                logger.warning("%s: done in %.1f s; %d line(s) left in the original language",
+                               Path(res.input).name, res.seconds, res.counts["untranslated"])
+            elif res.ok:
                 logger.info("%s: done in %.1f s", Path(res.input).name, res.seconds)
             else:
                 logger.error("%s: failed: %s", Path(res.input).name, res.error)
@@ -178,7 +212,11 @@ def run_batch(inputs: Iterable[str | os.PathLike], to: str, *, workdir_root: str
 def summary(results: Sequence[FilmResult]) -> dict[str, Any]:
     ok = [r for r in results if r.ok]
     return {"films": len(results), "ok": len(ok), "failed": len(results) - len(ok),
-            "seconds": round(sum(r.seconds for r in results), 1)}
+            "seconds": round(sum(r.seconds for r in results), 1),
+            "untranslated_lines": sum(r.counts.get("untranslated") or 0 for r in results),
+            "films_with_untranslated_lines": sum(bool(r.counts.get("untranslated")) for r in results),
+            "lines_to_check": sum((r.counts.get("to_check") or 0) + (r.counts.get("dub_to_check") or 0)
+                                  for r in results)}
 
 
 # ---------------------------------------------------------------- one film, every stage
@@ -236,6 +274,8 @@ def process_film(input_path: str | os.PathLike, ws, *, to: str, language: str | 
                      options=DubOptions(target=to, backend=tts_backend), cast=cast, hook=hook)
         timings["dub"] = round(time.monotonic() - t, 2)
         out["dubbed"] = str(result.video or result.dub_wav)
+        out["dub_summary"] = result.summary()
+    out["counts"] = film_counts(ws.root)
     out["outputs"] = sorted(p.name for p in Path(ws.root).iterdir()
                             if p.is_file() and not p.name.startswith("."))
     return out

@@ -1,7 +1,8 @@
 """The ``movietranslate`` command line (typer).
 
 Errors are one line on stderr and a non-zero exit (2 for bad input, 1 for anything
-else); ``--debug`` shows the traceback.
+else); ``--debug`` shows the traceback. ``translate`` and ``dub`` exit with 3 when they
+finished but left lines in the original language (unless ``--allow-partial``).
 """
 
 from __future__ import annotations

@@ -30,8 +30,13 @@ def register(app: typer.Typer, friendly) -> None:
                                                     help="The separator's model file (demucs: a .th checkpoint)."),
         no_video: bool = typer.Option(False, "--no-video", help="Only DIR/dub.wav, no video."),
         no_report: bool = typer.Option(False, "--no-report", help="Skip the quality report."),
+        allow_partial: bool = typer.Option(False, "--allow-partial",
+                                           help="Exit 0 even when some lines were left in the original language."),
     ):
-        """Dub a film: writes DIR/dubbed.mp4 (or .mkv), DIR/dub.wav, DIR/clips/ and DIR/report.json."""
+        """Dub a film: writes DIR/dubbed.mp4 (or .mkv), DIR/dub.wav, DIR/clips/ and DIR/report.json.
+
+        A line the translation stage left untranslated is not dubbed (its stretch keeps the
+        original audio); the command then exits with code 3, unless --allow-partial."""
         from .dub import DubOptions, run_dub
         from .mix import MixOptions, MuxOptions
         from .pipeline import open_workspace
@@ -53,9 +58,18 @@ def register(app: typer.Typer, friendly) -> None:
         rep = result.report or {}
         bt = rep.get("back_transcription") or {}
         ser = bt.get("syllable_error_rate")
-        typer.echo(f"{sum(f.status == 'ok' for f in result.lines)} lines dubbed "
+        typer.echo(result.summary())
+        typer.echo(f"{result.dubbed} lines dubbed "
                    f"({result.resynthesized} synthesized), max speed x{rep.get('timing', {}).get('max_speed_factor')}, "
                    f"back-transcription WER {bt.get('wer')} CER {bt.get('cer')}"
                    + (f" (syllables {ser})" if ser is not None else "")
                    + f", loudness {result.mix_facts.get('loudness_lufs')} LUFS")
         typer.echo(f"-> {result.video or result.dub_wav}" + (f", {result.report_path}" if result.report_path else ""))
+        if result.untranslated:
+            typer.echo(f"{len(result.untranslated)} line(s) kept the original audio: "
+                       f"{', '.join(list(result.untranslated)[:8])}"
+                       + (", ..." if len(result.untranslated) > 8 else "")
+                       + ". Fix or re-translate them (movietranslate translate --line ID), or accept them "
+                         "as they are, then dub again (only those lines are synthesized).", err=True)
+            if not allow_partial:
+                raise typer.Exit(3)

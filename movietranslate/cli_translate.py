@@ -88,8 +88,13 @@ def register(app: typer.Typer, friendly) -> None:
         character: Optional[str] = typer.Option(None, "--character", help="Re-translate the lines of this character id."),
         overwrite_edits: bool = typer.Option(False, "--overwrite-edits", help="Forget human edits."),
         formats: List[str] = typer.Option(["srt"], "--format", "-f", help="srt, vtt, ass (repeatable)."),
+        allow_partial: bool = typer.Option(False, "--allow-partial",
+                                           help="Exit 0 even when some lines were left untranslated."),
     ):
-        """Translate the film's lines; writes DIR/target.srt, DIR/bilingual.srt, DIR/translation.json."""
+        """Translate the film's lines; writes DIR/target.srt, DIR/bilingual.srt, DIR/translation.json.
+
+        Exits with code 3 when a line was left in the original language (its checks failed
+        twice: wrong language, a copy of the source, empty, cut off), unless --allow-partial."""
         from .errors import BadInputError
         from .progress import terminal_hook
         from .translate import TranslationOptions, run_translation
@@ -124,6 +129,20 @@ def register(app: typer.Typer, friendly) -> None:
         typer.echo(f"over budget {s['over_budget']}, missing {s['missing']}, human-edited {s['human_edited']}, "
                    f"cached {s['cached']}, tokens {s.get('total_tokens', 0)}"
                    + (f", glossary hit rate {s['glossary_hit_rate']:.0%}" if s.get("glossary_hit_rate") is not None else ""))
+        from .translate import untranslated_summary
+
+        left = untranslated_summary(tr)
+        check = tr.flag_counts("check")
+        typer.echo(f"{sum(not ln.untranslated for ln in tr.lines)} translated"
+                   + (f", {left}" if left else "")
+                   + (", " + str(sum(check.values())) + " to check: "
+                      + ", ".join(f"{why} ({k})" for why, k in check.items()) if check else ""))
+        if left:
+            typer.echo(f"Lines left in the original language are not dubbed. Fix them in the line table, "
+                       f"re-translate them (--line ID) with a stronger backend (see: movietranslate backends), "
+                       f"or accept them as they are.", err=True)
+            if not allow_partial:
+                raise typer.Exit(3)
 
     @app.command("backends")
     @friendly

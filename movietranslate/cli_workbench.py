@@ -80,11 +80,17 @@ def register(app: typer.Typer, friendly) -> None:
                             notebook=notebook, parameters=params, hook=log_hook())
         for r in results:
             if r.ok:
-                typer.echo(f"ok     {r.input} -> {r.workdir} ({r.seconds:.1f} s; {', '.join(r.outputs)})")
+                left = r.counts.get("untranslated") or 0
+                typer.echo(f"ok     {r.input} -> {r.workdir} ({r.seconds:.1f} s; {', '.join(r.outputs)})"
+                           + (f"; {left} line(s) left in the original language: "
+                              + ", ".join(f"{why} ({k})" for why, k in r.counts.get("reasons", {}).items())
+                              if left else ""))
             else:
                 typer.echo(f"FAILED {r.input}: {r.error} (notebook: {r.notebook})", err=True)
         s = summary(results)
-        typer.echo(f"{s['ok']} of {s['films']} films done, {s['failed']} failed")
+        typer.echo(f"{s['ok']} of {s['films']} films done, {s['failed']} failed, "
+                   f"{s['untranslated_lines']} line(s) left in the original language in "
+                   f"{s['films_with_untranslated_lines']} film(s), {s['lines_to_check']} to check")
         if s["failed"]:
             raise typer.Exit(1)
 

@@ -18,6 +18,7 @@ line's text or one character's voice re-synthesizes only those clips, then re-mi
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import json
@@ -116,10 +117,11 @@ class LineFit:
     borrowed: float           # seconds used after the line's own end
     gap_after: float          # silence between this clip's end and the next line
     shortened: bool = False
-    status: str = "ok"        # "ok", "empty" (no translatable text)
+    status: str = "ok"        # "ok", "empty" (no translatable text), "untranslated" (original kept)
     clip: str = ""
     key: str = ""
     natural_estimated: bool = False  # natural = duration x rate (one synthesis at the needed rate)
+    reason: str = ""          # why an ``untranslated`` line was not dubbed ("not Chinese", ...)
 
     @property
     def clip_end(self) -> float:
@@ -151,6 +153,36 @@ class DubResult:
     resynthesized: int
     duration: float
     mix_facts: Mapping[str, Any]
+
+    @property
+    def dubbed(self) -> int:
+        """How many lines were synthesized into the dub."""
+        return sum(f.status == "ok" for f in self.lines)
+
+    @property
+    def untranslated(self) -> dict[str, str]:
+        """``{line_id: reason}``: lines left in the original language (not dubbed)."""
+        return {f.line_id: f.reason or "untranslated" for f in self.lines if f.status == "untranslated"}
+
+    @property
+    def to_check(self) -> list[str]:
+        """Dubbed lines whose back-transcription disagrees badly with their text (the
+        report's ``check`` flag): a person should listen to them."""
+        return list((self.report or {}).get("check_lines", {}).get("ids", []))
+
+    def summary(self) -> str:
+        """One line for people: ``"21 dubbed, 3 left in the original language: not
+        Chinese (3), 1 to check (back-transcription disagrees)"``."""
+        out = f"{self.dubbed} dubbed"
+        left = self.untranslated
+        if left:
+            why = collections.Counter(left.values()).most_common()
+            out += f", {len(left)} left in the original language: " + ", ".join(f"{r} ({k})" for r, k in why)
+        check = self.to_check
+        if check:
+            out += f", {len(check)} to check (back-transcription disagrees: {', '.join(check[:5])}"
+            out += ", ...)" if len(check) > 5 else ")"
+        return out
 
     def to_dict(self) -> dict:
         return {"lines": [ln.to_dict() for ln in self.lines], "voices": dict(self.voices),
@@ -329,6 +361,18 @@ def translation_texts(translation) -> dict[str, str]:
                         accepted="a Translation, a {line_id: text} mapping or a Transcript")
 
 
+def refused_lines(translation) -> dict[str, str]:
+    """``{line_id: reason}`` for the lines the translation stage left ``untranslated`` (in
+    the wrong language, a copy of the source, empty, cut off...): the dub never synthesizes
+    them, their stretch keeps the original audio. A plain mapping or a transcript carries
+    no checks: every line in it is someone's text and is dubbed."""
+    out = {}
+    for ln in getattr(translation, "lines", ()) or ():
+        if getattr(ln, "status", "ok") == "untranslated":
+            out[ln.id] = getattr(ln, "reason", "") or "untranslated"
+    return out
+
+
 def _characters_of(cast, lines) -> list:
     """The characters who speak ``lines`` (a default narrator when there is no cast)."""
     from types import SimpleNamespace
@@ -442,10 +486,21 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     lines = sorted(transcript.lines, key=lambda ln: ln.start)
     if not lines:
         raise BadInputError("The transcript has no lines to dub.")
-    speakable = [ln for ln in lines if has_speakable_text(texts.get(ln.id))]
+    refused = refused_lines(translation)
+    speakable = [ln for ln in lines if ln.id not in refused and has_speakable_text(texts.get(ln.id))]
     if not speakable:
+        if refused:
+            why = collections.Counter(refused.values())
+            raise BadInputError(
+                f"Nothing to dub: all {len(refused)} translated line(s) were left in the original language ("
+                + ", ".join(f"{r} ({k})" for r, k in why.most_common()) + ").",
+                accepted="fix, re-translate or accept the flagged lines (movietranslate translate ... --backend "
+                         "openai, or the dashboard's line table), or use a stronger translation model")
         raise BadInputError("No line has translatable text to dub (every translated line is empty "
                             "or punctuation only).", accepted="a translation with text for at least one line")
+    if refused:
+        logger.warning("dub: %d line(s) left in the original language, not dubbed: %s", len(refused),
+                       ", ".join(f"{r} ({k})" for r, k in collections.Counter(refused.values()).most_common()))
     timings["prepare"] = time.perf_counter() - t0
 
     # --- voices
@@ -481,7 +536,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     def plan(ln) -> _Plan | None:
         """What a line's clip depends on: its text, voice, slot and the time it may borrow."""
         text = (texts.get(ln.id) or "").strip()
-        if not has_speakable_text(text):
+        if ln.id in refused or not has_speakable_text(text):
             return None
         voice = voices[ln.character or "C00"]
         later = [s for s in starts if s > ln.start + 1e-6]
@@ -512,7 +567,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         if plans[i] is None:
             text = (texts.get(ln.id) or "").strip()
             fits.append(LineFit(ln.id, ln.character, "", text, ln.start, ln.end, 0.0, 0.0, 0.0, 1.0, 1.0,
-                                1.0, 0.0, 0.0, 0.0, status="empty"))
+                                1.0, 0.0, 0.0, 0.0, status="untranslated" if ln.id in refused else "empty",
+                                reason=refused.get(ln.id, "")))
             continue
         text, voice, vb, later, nxt, available, slot, key = plans[i]
         meta_path = store / f"{key[:24]}.json"
@@ -645,7 +701,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         subtitles.write(list(lines), src_srt, language=transcript.language)
     video_path = None
     if o.video:
-        mux_key = stable_hash("mux", digest, mix_key, [(f.line_id, f.text) for f in fits],
+        mux_key = stable_hash("mux", digest, mix_key, [(f.line_id, f.text, f.status) for f in fits],
                               [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language)
         mux_dir = ws.root / "stages" / "mux" / mux_key[:20]
         found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []

@@ -20,6 +20,13 @@ logger = logging.getLogger("movietranslate")
 
 
 
+#: A dubbed line whose back-transcription error rate (CER for Chinese, Japanese and Korean,
+#: WER otherwise) is above this is flagged ``check``: more than half of it was not heard as
+#: written (a wrong word or two on a short line stays under it; a line read in another
+#: language, garbled or silent does not).
+CHECK_ERROR_RATE = 0.5
+
+
 def back_transcribe(speech16k: np.ndarray, language: str, backend=None, *,
                     hotwords: str | Sequence[str] | None = None, vad: bool = True):
     """Recognise the dubbed speech (16 kHz mono) with the bundled Whisper: ``(text, words)``.
@@ -328,12 +335,19 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
 
     lines = [ln for ln in result.lines]
     ok = [f for f in lines if f.status == "ok"]
+    left = [f for f in lines if f.status == "untranslated"]
+    reasons: dict[str, int] = {}
+    for f in left:
+        reasons[f.reason or "untranslated"] = reasons.get(f.reason or "untranslated", 0) + 1
     rep: dict[str, Any] = {"target": target, "source": transcript.language, "duration": result.duration,
                            "dubbed_lines": len(ok), "skipped_lines": [f.line_id for f in lines if f.status != "ok"],
+                           "untranslated_lines": {"count": len(left), "reasons": reasons,
+                                                  "ids": [f.line_id for f in left]},
                            "characters_without_reference": list(no_reference)}
     per_line = []
     for f in lines:
         per_line.append({"id": f.line_id, "character": f.character, "voice": f.voice, "status": f.status,
+                         "reason": f.reason,
                          "start": round(f.start, 3), "end": round(f.end, 3), "text": f.text,
                          "speed_factor": round(f.speed_factor, 3), "tts_rate": round(f.tts_rate, 3),
                          "stretch": round(f.stretch, 3), "overrun": round(f.overrun, 3),
@@ -356,11 +370,17 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
         sep = "" if is_cjk(target) else " "
         ref = sep.join(f.text for f in ok)
         rep["back_transcription"] = {"text": hyp, "hotwords": list(hot), **error_rates(ref, hyp, target)}
+        key = "cer" if is_cjk(target) else "wer"
+        check = []
         for row in per_line:
             if row["id"] in by_line:
                 h = by_line[row["id"]]
                 row["back_transcription"] = h
                 row.update(error_rates(row["text"], h, target))
+                if (row.get(key) or 0.0) > CHECK_ERROR_RATE:
+                    row["flag"] = "check"
+                    check.append(row["id"])
+        rep["check_lines"] = {"count": len(check), "ids": check, "measure": key, "above": CHECK_ERROR_RATE}
 
     # --- voices: similarity to the original, distinctness between characters
     chars = {}
@@ -478,17 +498,23 @@ def plot_report(report: Mapping):
     ax.legend(loc="upper right", fontsize=8)
     ax = axes[2]
     key = "cer"
-    ax.bar(x, [r.get(key) or 0.0 for r in rows], color="#9467bd")
+    ax.bar(x, [r.get(key) or 0.0 for r in rows],
+           color=["#d62728" if r.get("flag") == "check" else "#9467bd" for r in rows])
+    ax.axhline(CHECK_ERROR_RATE, color="red", lw=1, ls="--", label="check above")
     ax.set_ylabel("back-transcription CER")
     ax.set_xticks(x)
     ax.set_xticklabels([r["id"] for r in rows], rotation=90, fontsize=7)
     bt = report.get("back_transcription") or {}
     ser = f", syllables {bt['syllable_error_rate']}" if bt.get("syllable_error_rate") is not None else ""
-    fig.suptitle(f"Dub into {report.get('target')}: CER {bt.get('cer')}{ser}, WER {bt.get('wer')}, "
+    left = (report.get("untranslated_lines") or {}).get("count", 0)
+    check = (report.get("check_lines") or {}).get("count", 0)
+    fig.suptitle(f"Dub into {report.get('target')}: {report.get('dubbed_lines')} dubbed, {left} left in the "
+                 f"original language, {check} to check\n"
+                 f"CER {bt.get('cer')}{ser}, WER {bt.get('wer')}, "
                  f"loudness {report.get('loudness', {}).get('loudness_lufs')} LUFS")
     fig.tight_layout()
     return fig
 
 
-__all__ = ["back_transcribe", "back_transcribe_chunks", "back_transcription_of", "build_report", "cached_embedding", "error_rates",
+__all__ = ["CHECK_ERROR_RATE", "back_transcribe", "back_transcribe_chunks", "back_transcription_of", "build_report", "cached_embedding", "error_rates",
            "glossary_hits", "glossary_terms", "plot_report", "speech_chunks"]

@@ -681,3 +681,95 @@ def test_back_transcription_hears_a_clip_again_when_only_a_neighbours_word_lande
     assert by_line == {"L1": "one", "L2": "two", "L3": "seven"}
     assert text == "one two seven"
     assert len(calls) == 2 and calls[1] == pytest.approx(2.1)
+
+
+ZH_FILLERS = ("我们明天早上在火车站见面。", "这件事情你先别告诉他。", "外面下雨了，记得带伞。",
+              "我已经等了你很久了。", "你为什么不早点说呢？", "好的，我马上过来。")
+
+
+class HalfCopying:
+    """A translator that answers in Chinese, except for the lines in ``copies``, which it
+    hands back in English unchanged (a weak model answering in the source language)."""
+
+    name = "half-copying"
+    identity = "half-copying-v1"
+    cacheable = True
+
+    def __init__(self, copies):
+        from movietranslate.translate import Usage
+
+        self.copies = set(copies)
+        self.usage = Usage()
+        self.asked: list[str] = []
+
+    def translate(self, requests, *, source, target, options, **kw):
+        self.asked.extend(r.id for r in requests)
+        return {r.id: r.text if r.id in self.copies else ZH_FILLERS[sum(map(ord, r.id)) % len(ZH_FILLERS)]
+                for r in requests}
+
+    def shorten(self, request, text, max_units, *, source, target, options):
+        return None
+
+
+def test_untranslated_lines_keep_the_original_audio_and_the_cli_exits_3(dialogue_video, tmp_path):
+    """Three consecutive lines come back in English twice (asked again once): the
+    translation stage marks them ``untranslated``; ``movietranslate dub`` then synthesizes
+    the others only, leaves those stretches as the original soundtrack (no ducking: equal to
+    the original within the mix gain), tells the user and exits 3; ``--allow-partial``
+    exits 0 from the cache."""
+    import json
+    import sys
+
+    from movietranslate import media
+    from movietranslate.characters import run_characters
+    from movietranslate.pipeline import run_transcription
+    from movietranslate.translate import run_translation
+    from movietranslate.workspace import Workspace
+
+    ws = Workspace(tmp_path / "w")
+    t = run_transcription(dialogue_video, ws)
+    res = run_characters(dialogue_video, ws, transcript=t)
+    lines = sorted(res.transcript.lines, key=lambda ln: ln.start)
+    assert len(lines) >= 8
+    refused = [ln.id for ln in lines[3:6]]
+    fake = HalfCopying(refused)
+    tr = run_translation(dialogue_video, ws, to="zh", backend=fake, cast=res.cast)
+    assert tr.untranslated_ids == frozenset(refused)
+    assert sorted(fake.asked.count(i) for i in refused) == [2, 2, 2]  # asked again once, with the reason
+
+    cmd = [sys.executable, "-m", "movietranslate", "dub", str(dialogue_video), "--to", "zh", "-w", str(ws.root)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 3, r.stderr[-3000:]
+    n = len(lines) - 3
+    reasons = tr.flag_counts("untranslated")  # a copy of the source, or a short line "not Chinese"
+    assert sum(reasons.values()) == 3 and set(reasons) <= {"copy of the source", "not Chinese"}
+    told = ", ".join(f"{why} ({k})" for why, k in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    assert f"{n} dubbed, 3 left in the original language: {told}" in r.stdout
+    assert "kept the original audio: " + ", ".join(refused) in r.stderr
+    dubbed = json.loads((ws.root / "dub.json").read_text())
+    status = {f["line_id"]: f["status"] for f in dubbed["lines"]}
+    assert sorted(i for i, s in status.items() if s == "untranslated") == refused
+    assert not any((ws.root / "clips" / f"{i}.wav").exists() for i in refused)
+    report = json.loads((ws.root / "report.json").read_text())
+    assert report["untranslated_lines"] == {"count": 3, "reasons": reasons, "ids": refused}
+    assert report["dubbed_lines"] == n
+
+    sr = 48000
+    dub_audio = media.load_audio(ws.root / "dub.wav", sr=sr, mono=False)
+    original = media.load_audio(dialogue_video, sr=sr, mono=False)[:, :dub_audio.shape[1]]
+    gain = 10 ** (dubbed["mix"]["gain_db"] / 20)
+    ok = [f for f in dubbed["lines"] if f["status"] == "ok"]
+    before = max(f["start"] + f["duration"] for f in ok if f["start"] < lines[3].start)
+    after = min(f["start"] for f in ok if f["start"] > lines[5].start)
+    kept = slice(int((before + 0.5) * sr), int((after - 0.5) * sr))  # clear of the ducking ramps
+    assert kept.stop - kept.start > sr
+    diff = dub_audio[:, kept] / gain - original[:, kept]
+    assert np.sqrt(np.mean(diff ** 2)) <= 0.02 * np.sqrt(np.mean(original[:, kept] ** 2))
+    first = ok[0]  # a dubbed stretch, for contrast: there the track is not the original
+    spoken = slice(int(first["start"] * sr), int((first["start"] + first["duration"]) * sr))
+    diff = dub_audio[:, spoken] / gain - original[:, spoken]
+    assert np.sqrt(np.mean(diff ** 2)) > 0.3 * np.sqrt(np.mean(original[:, spoken] ** 2))
+
+    r = subprocess.run(cmd + ["--allow-partial"], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"{n} lines dubbed (0 synthesized)" in r.stdout

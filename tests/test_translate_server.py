@@ -537,3 +537,48 @@ def test_a_canary_key_never_lands_in_any_file_log_or_output(answering, tmp_path,
     assert canary not in r.stdout + r.stderr
     assert canary not in caplog.text and "sk-canary" not in caplog.text
     assert canary not in repr(tr) and canary not in json.dumps(tr.to_dict())
+
+
+class _Same(dict):
+    def __getitem__(self, key):
+        return key
+
+
+class Copying(Answering):
+    """A server whose model answers every line with the line itself (a model that does not
+    translate: the wrong model name on a proxy, a base model)."""
+
+    FR = _Same()
+
+
+def test_cli_translate_exits_3_when_lines_are_left_untranslated(tmp_path):
+    """Every line comes back in English, twice (asked again once, with the reason): the
+    CLI says how many lines were left and why, exits 3, and 0 with --allow-partial."""
+    import os
+
+    from movietranslate import subtitles
+
+    srt = tmp_path / "film.srt"
+    subtitles.write(DIALOGUE, srt)
+    s = Copying()
+    try:
+        env = {**os.environ, "MOVIETRANSLATE_OPENAI_API_KEY": "sk-test"}
+        cmd = [sys.executable, "-m", "movietranslate", "translate", str(srt), "-w", str(tmp_path / "ws"),
+               "--to", "fr", "--backend", "openai", "--base-url", s.url, "--model", "m"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 3, r.stderr
+        # "With Robert?" is a capitalised word and a name: the checks let such short lines
+        # through as they are (names, places, greetings), the four others are left
+        assert "1 translated, 4 left in the original language: copy of the source (4)" in r.stdout
+        assert "not dubbed" in r.stderr
+        asked = [json.loads(p.rsplit("English: ", 1)[1].split("\n")[0]) for p in s.line_prompts()]
+        counts = {}
+        for batch in asked:
+            for k in batch:
+                counts[k] = counts.get(k, 0) + 1
+        assert counts == {ln.id: 1 if ln.text == "With Robert?" else 2 for ln in DIALOGUE.lines}
+        r = subprocess.run(cmd + ["--allow-partial"], capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "4 left in the original language" in r.stdout
+    finally:
+        s.close()
