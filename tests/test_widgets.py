@@ -306,3 +306,52 @@ def test_timeline_click_plays_the_region_and_wheel_zooms(transcript):
     span = tl.span
     c.wheel -= 1                                 # wheel up: zoom in
     assert tl.span == pytest.approx(span / 1.25)
+
+
+class CopyingOne(RecordingTranslator):
+    """Answers in French except for one line, which it hands back in English."""
+
+    def __init__(self, copy: str):
+        super().__init__()
+        self.copy = copy
+
+    def translate(self, requests, *, source, target, options, **kw):
+        self.asked.extend(r.id for r in requests)
+        return {r.id: r.text if r.id == self.copy else self.FRENCH[r.text] for r in requests}
+
+
+def test_flags_of_untranslated_lines_are_shown_filtered_and_can_be_accepted(transcript, tmp_path):
+    """A line the model answered in English is flagged in the table, with its reason; the
+    "flagged lines only" filter shows the lines that need a person; accepting it as is clears the flag and the
+    panel's counts, and the acceptance is on disk (the dub would synthesize it)."""
+    import ipywidgets as W
+
+    from movietranslate.pipeline import publish_transcript
+    from movietranslate.translate import load_translation
+    from movietranslate.workspace import Workspace
+    from widgets import LineTable, TranslationPanel
+
+    ws = Workspace(tmp_path / "film")
+    publish_transcript(ws, transcript)
+    table = LineTable(transcript)
+    panel = TranslationPanel(ws, to="fr", translator=CopyingOne("L00002"),
+                             on_change=lambda tr: setattr(table, "flags", dict(panel.flags)))
+    W.link((table, "selected"), (panel, "selected"))
+    panel.translate()
+    assert panel.counts["untranslated"] == 1
+    assert "1 left in the original language (not dubbed): copy of the source (1)" in panel._msg.value
+    flags = {r["id"]: r["flags"] for r in table.rows}
+    assert flags["L00002"] == ["untranslated: copy of the source"]
+    assert 'class="mt-flag-untranslated"' in table.to_html()
+    table.flagged_only = True  # the copy, and a French line too long for its 1 s
+    assert {r["id"]: r["flags"] for r in table.rows} == {"L00002": ["untranslated: copy of the source"],
+                                                         "L00004": ["long (8/6)"]}
+    table.selected = ["L00002"]
+    panel.accept(panel.selected)
+    assert panel.counts["untranslated"] == 0 and "left in the original language" not in panel._msg.value
+    assert [r["id"] for r in table.rows] == ["L00004"]  # the copy no longer needs a person
+    table.flagged_only = False
+    assert {r["id"]: r["flags"] for r in table.rows}["L00002"] == ["accepted as is", "edited"]
+    assert load_translation(ws).line("L00002").status == "accepted"
+    panel.accept([])
+    assert "Select the lines" in panel.error

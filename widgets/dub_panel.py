@@ -74,6 +74,14 @@ class DubPanel(W.VBox):
         d = json.loads(dub_json.read_text())
         lines = d.get("lines", [])
         self.speeds = {ln["line_id"]: ln["speed_factor"] for ln in lines if ln.get("status") == "ok"}
+        rep_path = root / "report.json"
+        rep = {}
+        if rep_path.is_file():
+            try:
+                rep = json.loads(rep_path.read_text())
+            except ValueError:
+                rep = {}
+        to_check = {r["id"]: r for r in rep.get("lines", []) if r.get("flag") == "check"}
         flags = {}
         for ln in lines:
             f = []
@@ -81,8 +89,14 @@ class DubPanel(W.VBox):
                 f.append(f"cut {ln['overrun']:.2f} s")
             if ln.get("shortened"):
                 f.append("shortened")
-            if ln.get("status") != "ok":
+            if ln.get("status") == "untranslated":
+                f.append(f"not dubbed (original audio): {ln.get('reason') or 'untranslated'}")
+            elif ln.get("status") != "ok":
                 f.append(ln.get("status", ""))
+            if ln["line_id"] in to_check:
+                r = to_check[ln["line_id"]]
+                m = "cer" if r.get("cer") is not None and (rep.get("check_lines") or {}).get("measure") == "cer" else "wer"
+                f.append(f"check: heard back as {r.get('back_transcription', '')!r} ({m.upper()} {r.get(m)})")
             if f:
                 flags[ln["line_id"]] = f
         self.flags = flags
@@ -90,14 +104,21 @@ class DubPanel(W.VBox):
                             root / "bilingual.srt", root / "report.json") if p.is_file()]
         self.output = str(outs[0]) if outs else ""
         self._files.value = "<ul>" + "".join(f"<li>{download_link(p)}</li>" for p in outs) + "</ul>"
-        rep_path = root / "report.json"
-        if rep_path.is_file():
+        if rep:
             from movietranslate.report import plot_report
 
-            rep = json.loads(rep_path.read_text())
             timing = rep.get("timing", {})
             bt = rep.get("back_transcription", {})
-            self._summary.value = (f"{rep.get('dubbed_lines', '?')} lines dubbed; max speed "
+            left = rep.get("untranslated_lines") or {}
+            check = rep.get("check_lines") or {}
+            warn = ""
+            if left.get("count"):
+                warn += ('<b style="color:#b00020">' + f"{left['count']} left in the original language: "
+                         + esc(", ".join(f"{why} ({k})" for why, k in left.get("reasons", {}).items()))
+                         + "</b>; ")
+            if check.get("count"):
+                warn += f"{check['count']} to check (back-transcription disagrees); "
+            self._summary.value = warn + (f"{rep.get('dubbed_lines', '?')} lines dubbed; max speed "
                                    f"{timing.get('max_speed_factor', '?')}×; back-transcription "
                                    f"WER {bt.get('wer', '?')}; resynthesised {self.resynthesized}")
             buf = io.BytesIO()

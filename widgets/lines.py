@@ -27,6 +27,27 @@ def _colour(character):
     return character_color(character)
 
 
+#: Flags that ask a person to look (the "flagged lines only" filter); "edited", "accepted
+#: as is" and "shortened" are information.
+_ATTENTION = ("untranslated", "not dubbed", "check", "cut ", "long", "missing", "glossary")
+
+
+def _needs_a_person(flag: str) -> bool:
+    return flag.startswith(_ATTENTION)
+
+
+def _flag_html(flags) -> str:
+    out = []
+    for f in flags:
+        if f.startswith(("untranslated", "not dubbed")):
+            out.append(f'<span class="mt-flag-untranslated" style="color:#b00020;font-weight:bold">{esc(f)}</span>')
+        elif _needs_a_person(f):
+            out.append(f'<span class="mt-flag-check" style="color:#a15c00">{esc(f)}</span>')
+        else:
+            out.append(f'<span class="mt-flag">{esc(f)}</span>')
+    return ", ".join(out)
+
+
 class LineTable(W.VBox):
     """State lives in traits: ``transcript`` (the current lines), ``names`` (character id →
     display name), ``translations`` / ``speeds`` / ``flags`` (per line id), ``selected``
@@ -43,6 +64,7 @@ class LineTable(W.VBox):
     descending = T.Bool(False).tag(sync=True)
     filter_text = T.Unicode("").tag(sync=True)
     filter_character = T.Unicode("").tag(sync=True)
+    flagged_only = T.Bool(False).tag(sync=True)
     rows = T.List().tag(sync=True)
     error = T.Unicode("").tag(sync=True)
 
@@ -55,6 +77,8 @@ class LineTable(W.VBox):
         self._who = W.Dropdown(description="Character", options=[("all", "")])
         self._sort = W.Dropdown(description="Sort by", options=list(SORT_KEYS))
         self._desc = W.Checkbox(description="descending", indent=False)
+        self._flagged = W.Checkbox(description="flagged lines only", indent=False)
+        self._flagged.add_class("mt-flagged-only")
         self._table = W.HTML("")
         self._table.add_class("mt-line-table")
         self._pick = W.SelectMultiple(description="Select", options=[], rows=6,
@@ -75,7 +99,7 @@ class LineTable(W.VBox):
         self._msg = W.HTML("")
         editor = W.VBox([self._text, self._tr, W.HBox([self._start, self._end]),
                          W.HBox([self._apply, self._play, self._play_dub]), self._player, self._msg])
-        super().__init__([W.HBox([self._filter, self._who]), W.HBox([self._sort, self._desc]),
+        super().__init__([W.HBox([self._filter, self._who]), W.HBox([self._sort, self._desc, self._flagged]),
                           self._table, self._pick, editor], **kwargs)
         self._bind()
         if transcript is not None:
@@ -89,13 +113,14 @@ class LineTable(W.VBox):
         W.link((self._sort, "value"), (self, "sort_by"))
         W.link((self._desc, "value"), (self, "descending"))
         W.link((self._who, "value"), (self, "filter_character"))
+        W.link((self._flagged, "value"), (self, "flagged_only"))
         self._pick.observe(lambda ch: setattr(self, "selected", list(ch["new"])), "value")
         self._apply.on_click(lambda _b: self._apply_editor())
         self._play.on_click(lambda _b: self._play_selected(dubbed=False))
         self._play_dub.on_click(lambda _b: self._play_selected(dubbed=True))
 
     @T.observe("transcript", "names", "translations", "speeds", "flags", "sort_by", "descending",
-               "filter_text", "filter_character")
+               "filter_text", "filter_character", "flagged_only")
     def _changed(self, change):
         self._update()
 
@@ -134,6 +159,8 @@ class LineTable(W.VBox):
                     or needle in r["id"].lower() or needle in r["name"].lower()]
         if self.filter_character:
             rows = [r for r in rows if r["character"] == self.filter_character]
+        if self.flagged_only:  # what needs a person: untranslated, to check, cut, not dubbed
+            rows = [r for r in rows if any(_needs_a_person(f) for f in r["flags"])]
         key = self.sort_by
         if key == "character":
             sk = lambda r: (r["name"], r["start"])
@@ -163,7 +190,7 @@ class LineTable(W.VBox):
                 f'<td class="mt-character" style="color:{_colour(r["character"]) if r["character"] else "#999"}">'
                 f'{esc(r["name"])}</td><td class="mt-source">{esc(r["source"])}</td>'
                 f'<td class="mt-translation">{esc(r["translation"])}</td><td>{speed}</td>'
-                f'<td>{esc(", ".join(r["flags"]))}</td></tr>')
+                f'<td class="mt-flags">{_flag_html(r["flags"])}</td></tr>')
         return ('<div style="max-height:420px;overflow:auto"><table class="mt-lines" '
                 'style="border-collapse:collapse;width:100%"><thead><tr>' + head + "</tr></thead><tbody>"
                 + "".join(body) + "</tbody></table></div>")

@@ -45,6 +45,7 @@ class TranslationPanel(W.VBox):
     selected = T.List(T.Unicode()).tag(sync=True)
     translations = T.Dict().tag(sync=True)
     flags = T.Dict().tag(sync=True)
+    counts = T.Dict().tag(sync=True)  # lines, untranslated, check, long
     error = T.Unicode("").tag(sync=True)
 
     def __init__(self, ws, *, to: str = "fr", backend: str | None = None, translator: Any = None,
@@ -61,9 +62,13 @@ class TranslationPanel(W.VBox):
         b_all = W.Button(description="Translate all", icon="language")
         b_sel = W.Button(description="Re-translate selected", icon="refresh")
         b_who = W.Button(description="Re-translate character", icon="user")
+        b_acc = W.Button(description="Accept selected as is", icon="check",
+                         tooltip="A flagged line you judge good enough: kept as it is and dubbed")
+        b_acc.add_class("mt-accept")
         self._msg = W.HTML("")
+        self._msg.add_class("mt-translation-summary")
         super().__init__([W.HBox([self._backend, self._model]), self._gloss,
-                          W.HBox([b_all, b_sel]), W.HBox([self._who, b_who]), self._msg], **kwargs)
+                          W.HBox([b_all, b_sel, b_acc]), W.HBox([self._who, b_who]), self._msg], **kwargs)
         W.link((self._backend, "value"), (self, "backend"))
         W.link((self._model, "value"), (self, "model"))
         W.link((self._gloss, "value"), (self, "glossary_text"))
@@ -73,6 +78,7 @@ class TranslationPanel(W.VBox):
         b_all.on_click(lambda _b: self.translate())
         b_sel.on_click(lambda _b: self.retranslate(self.selected))
         b_who.on_click(lambda _b: self.retranslate(character=self._who.value) if self._who.value else None)
+        b_acc.on_click(lambda _b: self.accept(self.selected))
         self._load_existing()
 
     def _load_existing(self):
@@ -110,6 +116,12 @@ class TranslationPanel(W.VBox):
         flags = {}
         for ln in tr.lines:
             f = []
+            if ln.status == "untranslated":
+                f.append(f"untranslated: {ln.reason or 'failed the checks'}")
+            elif ln.status == "check":
+                f.append(f"check: {ln.reason}")
+            elif ln.status == "accepted":
+                f.append("accepted as is")
             if ln.over_budget:
                 f.append(f"long ({ln.units}/{ln.max_units})")
             if ln.glossary_missed:
@@ -122,7 +134,40 @@ class TranslationPanel(W.VBox):
                 flags[ln.id] = f
         self.flags = flags
         n_long = sum(1 for v in flags.values() if any(x.startswith("long") for x in v))
-        self._msg.value = f"{len(tr)} lines translated to {esc(tr.target_language)}; {n_long} too long"
+        left = tr.flag_counts("untranslated")
+        check = tr.flag_counts("check")
+        self.counts = {"lines": len(tr), "untranslated": sum(left.values()), "check": sum(check.values()),
+                       "long": n_long}
+        msg = f"{len(tr) - self.counts['untranslated']} of {len(tr)} lines translated to {esc(tr.target_language)}"
+        if left:
+            msg += ('; <b style="color:#b00020">' + str(self.counts["untranslated"])
+                    + " left in the original language (not dubbed): "
+                    + esc(", ".join(f"{why} ({k})" for why, k in left.items())) + "</b>")
+        if check:
+            msg += f"; {self.counts['check']} to check: " + esc(", ".join(f"{why} ({k})" for why, k in check.items()))
+        self._msg.value = msg + f"; {n_long} too long"
+
+    def accept(self, lines: list[str]):
+        """Accept these lines as they are (a flagged line a person judged good enough): they
+        are kept like an edit and dubbed. Undo: edit the line, or re-translate it."""
+        from movietranslate.translate import accept_line
+
+        if not lines:
+            self.error = "Select the lines to accept."
+            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
+            return None
+        try:
+            for lid in lines:
+                tr = accept_line(self.ws, lid)
+        except (MovieTranslateError, KeyError, FileNotFoundError) as exc:
+            self.error = f"Cannot accept: {exc}"
+            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
+            return None
+        self.error = ""
+        self._show(tr)
+        if self.on_change is not None:
+            self.on_change(tr)
+        return tr
 
     def translate(self):
         """Translate every line (cached lines come from the cache)."""
