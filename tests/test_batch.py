@@ -49,6 +49,16 @@ def test_two_films_have_outputs_and_executed_notebooks(batch_run):
         nb = json.loads((wd / "batch.ipynb").read_text())
         assert nb["metadata"]["papermill"]["parameters"]["target_language"] == "en"
         texts[wd.name] = " ".join(ln["text"] for ln in json.loads((wd / "transcript.json").read_text())["lines"]).lower()
+    for f in ok:  # the counts of lines translated, left untranslated and dubbed, per film
+        wd = root / os.path.basename(f["workdir"])
+        lines = json.loads((wd / "translation.json").read_text())["lines"]
+        left = [ln for ln in lines if ln["status"] == "untranslated"]
+        assert f["counts"]["translated"] == len(lines) - len(left) >= 1
+        assert f["counts"]["untranslated"] == len(left)
+        assert f["counts"]["dubbed"] == json.loads((wd / "report.json").read_text())["dubbed_lines"] >= 1
+        assert json.loads((wd / "batch_summary.json").read_text())["counts"] == f["counts"]
+    assert report["summary"]["untranslated_lines"] == sum(f["counts"]["untranslated"] for f in ok)
+    assert f"line(s) left in the original language in" in proc.stdout
     assert "white" in texts["grid_id2_vcd_swwp2s"]          # "set white with p two soon"
     assert "歌" in texts["IT0011W0001"]                       # 换一首歌
     from movietranslate.media import probe
