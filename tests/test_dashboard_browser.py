@@ -1,8 +1,8 @@
 """The Voila dashboard in a real headless Chromium (Debian's, driven by Playwright).
 
-Load the page, run the pipeline on a real clip, rename a character (or, when the film has
-no characters yet, edit a line), see the change in the line table, download a playable
-file through the page's link; a screenshot goes to test-artifacts/.
+Load the page, run the pipeline on a real film (a Mandarin recording with a picture), rename
+its character, see the change in the line table and in characters.json, edit a line, download
+the dubbed video through the page's link and probe it; a screenshot goes to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CLIP = "asr_zh/IT0011W0001.wav"  # Mandarin "换一首歌", dubbed into English offline
+CLIP = "asr_zh/IT0011W0001.wav"  # Mandarin "换一首歌" (one woman), dubbed into English offline
+FILM = "IT0011W0001.mp4"         # the clip with a picture, made by the fixture
 
 pytest.importorskip("voila")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -49,13 +50,16 @@ def _status(url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def dashboard(media_dir, tmp_path_factory):
+def dashboard(media_dir, ffmpeg_exe, tmp_path_factory):
     import sys
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium chromium-driver)")
     films = tmp_path_factory.mktemp("films")
-    shutil.copy(media_dir / CLIP, films / Path(CLIP).name)
+    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25", "-i", str(media_dir / CLIP), "-shortest",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-metadata:s:a:0", "language=chi", str(films / FILM)], check=True)
     work = tmp_path_factory.mktemp("workspaces")
     port = _free_port()
     log = open(work / "dashboard.log", "w")
@@ -128,7 +132,7 @@ def test_dashboard_flow_in_chromium(dashboard, tmp_path):
         try:
             page.goto(dashboard["base"] + f"?token={dashboard['token']}", timeout=120_000)
             page.wait_for_selector("button.mt-run", timeout=120_000)
-            page.select_option(".mt-film-choice select", label=Path(CLIP).name)
+            page.select_option(".mt-film-choice select", label=FILM)
             page.click("button.mt-use-film")
             page.wait_for_selector(".mt-picker-msg >> text=audio", timeout=30_000)
             page.select_option(".mt-target select", label="English")
@@ -147,26 +151,24 @@ def test_dashboard_flow_in_chromium(dashboard, tmp_path):
             assert translation.strip() and not any("\u4e00" <= ch <= "\u9fff" for ch in translation)
 
             characters = page.locator("table.mt-lines td.mt-character").all_inner_texts()
-            if any(c.strip() for c in characters):
-                page.get_by_role("tab", name="Characters").click()
-                page.fill(".mt-rename-name input", "Commander Grid")
-                page.click("button.mt-rename")
-                page.get_by_role("tab", name="Lines").click()
-                page.wait_for_selector("table.mt-lines td.mt-character >> text=Commander Grid",
-                                       timeout=30_000)
-                saved_cast = (dashboard["work"] / Path(CLIP).stem / "characters.json").read_text()
-                assert "Commander Grid" in saved_cast  # the rename is saved, not just shown
-            else:
-                first = page.locator("table.mt-lines tbody tr").first.get_attribute("data-line")
-                page.select_option(".mt-line-select select", value=None, index=0)
-                page.wait_for_function(
-                    "() => document.querySelector('.mt-edit-text textarea').value.length > 0",
-                    timeout=30_000)
-                page.fill(".mt-edit-text textarea", "Edited in the browser")
-                page.click("button.mt-apply-edit")
-                page.wait_for_selector(
-                    f"table.mt-lines tr[data-line='{first}'] td.mt-source >> text=Edited in the browser",
-                    timeout=30_000)
+            assert [c.strip() for c in characters] == ["Speaker 1"]  # the characters stage found her
+            page.get_by_role("tab", name="Characters").click()
+            page.fill(".mt-rename-name input", "Commander Grid")
+            page.click("button.mt-rename")
+            page.get_by_role("tab", name="Lines").click()
+            page.wait_for_selector("table.mt-lines td.mt-character >> text=Commander Grid", timeout=30_000)
+            saved_cast = (dashboard["work"] / Path(FILM).stem / "characters.json").read_text()
+            assert "Commander Grid" in saved_cast  # the rename is saved, not just shown
+
+            first = page.locator("table.mt-lines tbody tr").first.get_attribute("data-line")
+            page.select_option(".mt-line-select select", index=0)
+            page.wait_for_function(
+                "() => document.querySelector('.mt-edit-text textarea').value.length > 0", timeout=30_000)
+            page.fill(".mt-edit-text textarea", "Edited in the browser")
+            page.click("button.mt-apply-edit")
+            page.wait_for_selector(
+                f"table.mt-lines tr[data-line='{first}'] td.mt-source >> text=Edited in the browser",
+                timeout=30_000)
 
             # the timeline (an anywidget with its bundled JavaScript) draws the waveform
             page.get_by_role("tab", name="Timeline").click()
@@ -182,8 +184,6 @@ def test_dashboard_flow_in_chromium(dashboard, tmp_path):
             page.get_by_role("tab", name="Downloads").click()
             page.wait_for_selector(".mt-downloads a.mt-download", timeout=30_000)
             link = page.locator(".mt-downloads a.mt-download").filter(has_text="dubbed.mp4").first
-            if link.count() == 0:
-                link = page.locator(".mt-downloads a.mt-download").filter(has_text="dub.wav").first
             with page.expect_download(timeout=30_000) as dl:
                 link.click()
             saved = tmp_path / dl.value.suggested_filename
@@ -191,9 +191,13 @@ def test_dashboard_flow_in_chromium(dashboard, tmp_path):
         finally:
             page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
             ctx.close()
-    assert saved.name in ("dubbed.mp4", "dub.wav")
+    assert saved.name == "dubbed.mp4"
     info = probe(saved)
-    source = probe(Path(dashboard["films"]) / Path(CLIP).name)
-    assert info.audio is not None and abs(info.duration - source.duration) < 0.5
+    source = probe(Path(dashboard["films"]) / FILM)
+    assert info.has_video and info.audio is not None and abs(info.duration - source.duration) < 0.5
+    import av
+
+    with av.open(str(saved)) as c:  # the English dub first, the Mandarin original second
+        assert [s.metadata.get("language") for s in c.streams.audio] == ["eng", "chi"]
     audio = load_audio(saved)
     assert float(abs(audio).max()) > 0.05  # the dubbed voice, not silence
