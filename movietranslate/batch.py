@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .chain import STAGES, default_translate_backend  # noqa: F401 - the batch's names for them
 from .errors import BadInputError, MissingBackendError
 from .progress import ProgressHook, call_hook
 
@@ -221,60 +222,21 @@ def summary(results: Sequence[FilmResult]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- one film, every stage
 
-STAGES = ("transcribe", "characters", "translate", "dub")
-
-
-def default_translate_backend(to: str) -> str:
-    """The offline default: Whisper's speech translation for English, else the local LLM."""
-    return "whisper" if to.split("-")[0].lower() == "en" else "local"
-
-
 def process_film(input_path: str | os.PathLike, ws, *, to: str, language: str | None = None,
                  asr_model: str | None = None, translate_backend: Any = None,
                  tts_backend: str | None = None, stages: Sequence[str] = STAGES,
                  hook: ProgressHook | None = None) -> dict:
-    """Run the stages in order on one film (each cached in the workspace ``ws``); returns a
-    summary: per stage the seconds it took, and the outputs. ``translate_backend`` is a
-    backend name (``None``: :func:`default_translate_backend`) or a Translator object."""
-    from .asr import TranscribeOptions
-    from .pipeline import run_transcription
+    """The film chain (:func:`movietranslate.chain.run`) on one film, as a JSON-able summary:
+    per stage the seconds it took, the outputs and the counts of lines translated, left
+    untranslated, dubbed and to check. ``translate_backend``: a backend name or a
+    Translator object (``None``: the workspace's translation, else the offline default)."""
+    from .chain import RunOptions, run
+    from .dub import DubOptions
 
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise BadInputError(f"Unknown stage {unknown[0]!r}.", accepted=", ".join(STAGES))
-    timings: dict[str, float] = {}
-    out: dict[str, Any] = {"input": str(input_path), "target_language": to, "timings": timings}
-    t = time.monotonic()
-    transcript = run_transcription(input_path, ws, options=TranscribeOptions(language=language),
-                                   model=asr_model, hook=hook)
-    timings["transcribe"] = round(time.monotonic() - t, 2)
-    out.update(lines=len(transcript), language=transcript.language)
-    cast = None
-    if "characters" in stages:
-        from .characters import run_characters
-
-        t = time.monotonic()
-        res = run_characters(input_path, ws, transcript=transcript, hook=hook)
-        transcript, cast = res.transcript, res.cast
-        timings["characters"] = round(time.monotonic() - t, 2)
-        out["characters"] = {c.id: c.name for c in cast}
-    translation = None
-    if "translate" in stages:
-        from .translate import run_translation
-
-        t = time.monotonic()
-        backend = translate_backend or default_translate_backend(to)
-        translation = run_translation(input_path, ws, to=to, backend=backend, cast=cast, hook=hook)
-        timings["translate"] = round(time.monotonic() - t, 2)
-    if "dub" in stages and translation is not None:
-        from .dub import DubOptions, dub
-
-        t = time.monotonic()
-        result = dub(input_path, ws, transcript, translation,
-                     options=DubOptions(target=to, backend=tts_backend), cast=cast, hook=hook)
-        timings["dub"] = round(time.monotonic() - t, 2)
-        out["dubbed"] = str(result.video or result.dub_wav)
-        out["dub_summary"] = result.summary()
+    o = RunOptions(source_language=language, asr_model=asr_model, translation_backend=translate_backend or None,
+                   dub=DubOptions(target=to, backend=tts_backend))
+    r = run(input_path, ws, to=to, stages=stages, options=o, hook=hook)
+    out = r.to_dict()
     out["counts"] = film_counts(ws.root)
     out["outputs"] = sorted(p.name for p in Path(ws.root).iterdir()
                             if p.is_file() and not p.name.startswith("."))

@@ -873,77 +873,19 @@ def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions |
             translation_backend: str | None = None, translation_options: dict | None = None,
             source_language: str | None = None, hook: ProgressHook | None = None,
             characters: bool = True) -> DubResult:
-    """Transcribe, find characters, translate (each only when not done yet) and dub.
+    """Transcribe, find characters, translate (each only when not done yet) and dub: the
+    film chain (:func:`movietranslate.chain.run`) with every stage, returning the dub.
 
     Picks up the workspace's transcript, characters and translation when present (and the
     translation's target is ``to``); otherwise runs those stages. Without the translation
     stage, Whisper's speech translation gives English (other targets need it).
     """
-    from .pipeline import load_transcript, run_transcription
+    from .chain import STAGES, RunOptions, run
 
-    o = dataclasses.replace(options or DubOptions(), target=to)
-    from .voices import pick_backend
-
-    pick_backend(to, o.backend)  # fail early, naming the backends, when nobody speaks ``to``
-    from .mix import check_separator
-
-    check_separator(o.mix)  # and when the separator cannot run
-    if (ws.root / "transcript.json").is_file():
-        transcript = load_transcript(ws)
-    else:
-        from .asr import TranscribeOptions
-
-        transcript = run_transcription(input_path, ws, options=TranscribeOptions(language=source_language),
-                                       hook=hook)
-    cast = None
-    if characters:  # a failure here is an error: never a quietly worse dub with one voice
-        from . import characters as chars
-
-        if chars.has_state(ws):
-            state = chars.load_state(ws)
-        else:
-            state = chars.run_characters(input_path, ws, transcript=transcript, hook=hook).state
-        transcript, cast = state.transcript, state.cast
-    translation = None
-    try:
-        from . import translate as tr
-    except ImportError:
-        tr = None
-    if tr is not None:
-        try:
-            existing = tr.load_translation(ws)
-            if existing.target_language.split("-")[0] == to.split("-")[0] and translation_backend is None:
-                translation = existing
-        except Exception:  # noqa: BLE001 - none yet
-            pass
-        if translation is None:
-            backend = translation_backend or ("whisper" if to.split("-")[0] == "en" else "local")
-            translation = tr.run_translation(input_path, ws, to=to, backend=backend, cast=cast, hook=hook,
-                                             **(translation_options or {}))
-    else:
-        if to.split("-")[0] != "en":
-            raise BadInputError(f"Dubbing into {to!r} needs the translation stage.",
-                                accepted="--to en (Whisper speech translation) or install the translate stage")
-        from .asr import get_backend
-        from .media import load_audio
-
-        asr = get_backend("faster-whisper")
-        audio = load_audio(input_path)
-        translation = {ln.id: asr.translate_segment(audio[max(0, int((ln.start - 0.15) * 16000)):
-                                                          int((ln.end + 0.15) * 16000)], transcript.language)
-                       for ln in transcript.lines}
-    shorten = None
-    if tr is not None and getattr(translation, "backend", "") not in ("", "manual", "whisper"):
-        src = {ln.id: ln.text for ln in transcript.lines}
-        name = translation.backend
-
-        def shorten(line_id: str, text: str, seconds: float) -> str | None:
-            from .translate.budget import budget_for
-
-            return tr.shorten(line_id, text, budget_for(seconds, to, slack=1.0), to=to, backend=name,
-                              source_text=src.get(line_id, ""), source_language=transcript.language,
-                              backend_options=translation_options or None)
-    return dub(input_path, ws, transcript, translation, options=o, cast=cast, hook=hook, shorten=shorten)
+    stages = STAGES if characters else tuple(s for s in STAGES if s != "characters")
+    o = RunOptions(source_language=source_language, translation_backend=translation_backend,
+                   translation_options=dict(translation_options or {}), dub=options)
+    return run(input_path, ws, to=to, stages=stages, options=o, hook=hook).dub
 
 
 __all__ += ["run_dub"]

@@ -447,10 +447,20 @@ def test_cli_dub_from_a_bare_film_with_translated_subtitles(dialogue_video, medi
     srt = _zh_srt(tmp_path / "zh.srt", media_dir)
     work = tmp_path / "w"
     r = subprocess.run([sys.executable, "-m", "movietranslate", "dub", str(dialogue_video), "--to", "zh",
-                        "-w", str(work), "--translated-subtitles", str(srt)],
+                        "-w", str(work), "--translated-subtitles", str(srt), "--allow-partial"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "lines dubbed" in r.stdout
+    # where the characters stage split a line at a change of speaker, the piece the user's
+    # subtitle did not go to has no translation: said, and left with its original audio
+    tr_lines = json.loads((work / "translation.json").read_text())["lines"]
+    left = [ln for ln in tr_lines if ln["status"] == "untranslated"]
+    assert {ln["reason"] for ln in left} <= {"no translation"}
+    import re
+
+    told = f"{len(tr_lines) - len(left)} dubbed" + (
+        f", {len(left)} left in the original language: no translation ({len(left)})" * bool(left))
+    assert re.fullmatch(re.escape(told) + r"(, \d+ to check \(.*\))?", r.stdout.splitlines()[0]), r.stdout
     video = work / "dubbed.mp4"
     info = media.probe(video)
     assert info.video is not None and abs(info.duration - media.probe(dialogue_video).duration) <= 0.1

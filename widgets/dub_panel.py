@@ -45,16 +45,12 @@ class DubPanel(W.VBox):
 
     def render(self):
         """Dub the film (cached clips are reused: an edit re-synthesises only its lines)."""
-        from movietranslate.characters import load_state
-        from movietranslate.dub import DubOptions, dub
-        from movietranslate.translate import load_translation
+        from movietranslate import RunOptions, run
+        from movietranslate.dub import DubOptions
 
-        try:
-            film = (self.ws.manifest().get("film") or {}).get("path")
-            state = load_state(self.ws)
-            tr = load_translation(self.ws)
-            result = dub(film, self.ws, state.transcript, tr, cast=state.cast, hook=self.hook,
-                         options=DubOptions(target=self.to, backend=self.tts_backend))
+        try:  # the film chain's dub, with the workspace's cast and translation
+            result = run(None, self.ws, to=self.to, stages=("dub",), hook=self.hook,
+                         options=RunOptions(dub=DubOptions(target=self.to, backend=self.tts_backend))).dub
         except (MovieTranslateError, FileNotFoundError) as exc:
             self.error = str(exc)
             self._msg.value = f'<span style="color:#b00020">⚠ {esc(exc)}</span>'
