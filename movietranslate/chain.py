@@ -89,7 +89,7 @@ class FilmRun:
         """One line for people."""
         parts = [f"{len(self.transcript)} lines"]
         if self.cast is not None:
-            parts.append(f"{len(self.cast)} characters")
+            parts.append(f"{len(self.cast)} character" + ("s" if len(self.cast) != 1 else ""))
         if self.translation is not None and hasattr(self.translation, "flag_counts"):
             from .translate import untranslated_summary
 

@@ -1,0 +1,55 @@
+"""The film chain written once (``movietranslate.run``): which stages run, what is reused
+from the workspace, and the errors that come before any work."""
+
+from __future__ import annotations
+
+import pytest
+
+CLIP = "asr_zh/IT0011W0001.wav"  # Mandarin "换一首歌", one woman
+
+
+def test_run_stages_reuse_and_edits(media_dir, tmp_path):
+    import movietranslate as mt
+    from movietranslate.pipeline import load_transcript, publish_transcript
+
+    film = media_dir / CLIP
+    ws = mt.Workspace(tmp_path / "w")
+    r = mt.run(film, ws, to="en", stages=("transcribe", "characters"))
+    assert r.stages == ("transcribe", "characters")
+    assert "歌" in r.transcript.text and len(r.cast) == 1
+    assert r.translation is None and r.dub is None
+    assert not (ws.root / "translation.json").exists()
+    assert r.summary() == f"{len(r.transcript)} lines; 1 character"
+
+    # a person's edit of the transcript is what the next run works from
+    first = r.transcript.lines[0]
+    publish_transcript(ws, r.transcript.replace_line(first.id, text="换一首歌吧"))
+    r2 = mt.run(None, ws, to="en")  # the film the workspace was made from; every stage
+    assert r2.film == str(film.resolve())
+    assert r2.stages == ("transcribe", "characters", "translate", "dub")
+    assert load_transcript(ws).line(first.id).text == "换一首歌吧"
+    assert r2.transcript.line(first.id).text == "换一首歌吧"
+    assert r2.translation.target_language == "en" and r2.dub.dubbed == len(r2.transcript)
+    assert r2.dub.video is None or r2.dub.video.is_file()
+    assert (ws.root / "dub.wav").is_file() and (ws.root / "report.json").is_file()
+    assert r2.summary().endswith(r2.dub.summary())
+    d = r2.to_dict()
+    assert d["stages"] == list(r2.stages) and d["dubbed"] == str(r2.dub.video or r2.dub.dub_wav)
+
+    # again: nothing is synthesized anew, the translation is the workspace's
+    r3 = mt.run(film, ws, to="en", stages=("dub",))
+    assert r3.dub.resynthesized == 0
+    assert r3.translation.texts() == r2.translation.texts()
+
+
+def test_run_refuses_before_any_work(media_dir, tmp_path):
+    import movietranslate as mt
+
+    ws = mt.Workspace(tmp_path / "w")
+    with pytest.raises(mt.BadInputError, match="Unknown stage 'mix'"):
+        mt.run(media_dir / CLIP, ws, to="en", stages=("transcribe", "mix"))
+    with pytest.raises(mt.BadInputError, match="not made from a film"):
+        mt.run(None, ws, to="en")
+    with pytest.raises(mt.BadInputError, match="No TTS backend speaks"):
+        mt.run(media_dir / CLIP, ws, to="xx-nolang")
+    assert not (ws.root / "transcript.json").exists()  # refused before recognition ran
