@@ -731,7 +731,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     atomic_write_json(ws.root / "dub.json", {"target": o.target, "options": o.to_dict(),
                                              "voices": voices_out, "lines": [f.to_dict() for f in fits],
                                              "no_reference": no_reference, "mix": mix_facts,
-                                             "timings": timings, "resynthesized": resynth})
+                                             "timings": timings, "resynthesized": resynth,
+                                             "video": str(video_path) if video_path else None})
     result = DubResult(lines=tuple(fits), voices=voices_out, dub_wav=dub_wav, speech_wav=speech_wav,
                        video=video_path, report_path=None, report=None, timings=dict(timings),
                        resynthesized=resynth, duration=duration, mix_facts=mix_facts)

@@ -75,8 +75,22 @@ class DubbingApp(W.VBox):
         W.link((self._lang, "value"), (self, "target_language"))
         self._run.on_click(lambda _b: self.run(background=True))
         self._save.on_click(lambda _b: self.save_edits())
+        self._state = W.HTML("")
+        self._state.add_class("mt-state")
         super().__init__([W.HTML("<h2>movietranslate: dub a film</h2>"), self.picker,
-                          W.HBox([self._lang, self._backend, self._run]), self.progress, tabs], **kwargs)
+                          W.HBox([self._lang, self._backend, self._run]), self._state, self.progress, tabs],
+                         **kwargs)
+        # a film that already has a workspace opens as it was left
+        self.picker.observe(self._film_picked, "path")
+
+    def _film_picked(self, change) -> None:
+        if not change["new"]:
+            return
+        ws = self.workspace_for(change["new"])
+        if (ws.root / "transcript.json").is_file():
+            self.show_workspace(ws.root)
+        else:
+            self._state.value = "<i>New film: press Run to transcribe, find the characters, translate and dub.</i>"
 
     # --- running
     def workspace_for(self, film: str) -> Workspace:
@@ -108,11 +122,14 @@ class DubbingApp(W.VBox):
 
     # --- showing a workspace
     def show_workspace(self, root: str | os.PathLike) -> None:
+        """Open a workspace as it was left: every tab, the target language and translator
+        it was dubbed with, and a header saying what exists and what is out of date."""
         from movietranslate.pipeline import load_transcript, prepare_media
 
         ws = Workspace(root)
         self.ws = ws
         self.workspace = str(ws.root)
+        self._restore_choices(ws)
         transcript = load_transcript(ws)
         film = (ws.manifest().get("film") or {}).get("path")
         audio = None
@@ -120,6 +137,7 @@ class DubbingApp(W.VBox):
             audio = prepare_media(film, ws).audio()
         self.table.audio = audio
         self.table.dubbed = self._dubbed_clip
+        self.table.redub = self.redub_line
         self.table.transcript = transcript
         if audio is not None:
             self.timeline = Timeline(audio, 16000, transcript)
@@ -128,6 +146,127 @@ class DubbingApp(W.VBox):
         self._show_panels(ws, audio)
         self.refresh_downloads()
         self.library.refresh()
+        self.refresh_state()
+
+    def _restore_choices(self, ws: Workspace) -> None:
+        """The target language and translator of the workspace's translation (or dub)."""
+        from movietranslate.workspace import read_json
+
+        tr, dub = {}, {}
+        try:
+            tr = read_json(ws.root / "translation.json")
+        except (OSError, ValueError):
+            pass
+        try:
+            dub = read_json(ws.root / "dub.json")
+        except (OSError, ValueError):
+            pass
+        target = (dub.get("target") or tr.get("target_language") or "").split("-")[0]
+        known = {v for _, v in LANGUAGES}
+        if target and target not in known:  # a language the menu does not list: add it
+            self._lang.options = list(self._lang.options) + [(target, target)]
+        if target:
+            self.target_language = target
+        backend = tr.get("backend", "")
+        if backend in {v for _, v in BACKENDS}:
+            self._backend.value = backend
+
+    def workspace_state(self) -> dict:
+        """What the open workspace holds: ``transcribed`` (lines), ``characters``,
+        ``translated`` (target, lines, left untranslated), ``dubbed`` (when, lines) and
+        ``stale``: artifacts edited after the dub was made (the dub is out of date)."""
+        import datetime as dt
+
+        from movietranslate.workspace import read_json
+
+        ws = self.ws
+        root = ws.root
+        out: dict = {"stale": []}
+
+        def mtime(name):
+            p = root / name
+            return p.stat().st_mtime if p.is_file() else None
+
+        with_lines = lambda name: len(read_json(root / name).get("lines", []))  # noqa: E731
+        if mtime("transcript.json"):
+            out["transcribed"] = with_lines("transcript.json")
+        if mtime("characters.json"):
+            cast = read_json(root / "characters.json")
+            out["characters"] = len(cast.get("cast", {}).get("characters", cast.get("characters", [])))
+        if mtime("translation.json"):
+            tr = read_json(root / "translation.json")
+            lines = tr.get("lines", [])
+            out["translated"] = {"to": tr.get("target_language"), "lines": len(lines),
+                                 "untranslated": sum(ln.get("status") == "untranslated" for ln in lines)}
+        dubbed = mtime("dub.json")
+        if dubbed:
+            d = read_json(root / "dub.json")
+            out["dubbed"] = {"to": d.get("target"), "lines": sum(f.get("status") == "ok" for f in d.get("lines", [])),
+                             "at": dt.datetime.fromtimestamp(dubbed).strftime("%Y-%m-%d %H:%M")}
+            if d.get("video") is None and any(root.glob("dubbed.*")):
+                out["stale"].append("video (made before the last re-dub)")
+            for name, what in (("transcript.json", "lines"), ("characters.json", "characters"),
+                               ("translation.json", "translation"), ("translation_edits.json", "translation")):
+                t = mtime(name)
+                if t and t > dubbed + 1e-3 and what not in out["stale"]:
+                    out["stale"].append(what)
+        return out
+
+    def refresh_state(self) -> None:
+        """The header: what exists for this film and what is out of date."""
+        if getattr(self, "ws", None) is None:
+            return
+        st = self.workspace_state()
+        parts = []
+        if "transcribed" in st:
+            parts.append(f"transcribed ({st['transcribed']} lines)")
+        if "characters" in st:
+            parts.append(f"cast ({st['characters']} characters)")
+        if "translated" in st:
+            t = st["translated"]
+            left = f", {t['untranslated']} left untranslated" if t["untranslated"] else ""
+            parts.append(f"translated to {esc(t['to'])} ({t['lines']} lines{left})")
+        if "dubbed" in st:
+            d = st["dubbed"]
+            parts.append(f"dubbed into {esc(d['to'])} at {d['at']} ({d['lines']} lines)")
+        html = "<b>" + esc(Path(self.workspace).name) + "</b>: " + ("; ".join(parts) or "nothing yet")
+        if st["stale"]:
+            html += (' <span class="mt-stale" style="color:#a15c00">— the dub is out of date: '
+                     + esc(", ".join(st["stale"])) + " edited since (Save and re-dub)</span>")
+        self._state.value = html
+
+    def redub_line(self, line_id: str) -> dict:
+        """Save the edits and dub again without re-muxing the video (only what the edit
+        touched is recomputed: its clip, its master chunk, its back-transcription chunk);
+        returns the line's new clip and facts for the A/B player."""
+        import time
+
+        from movietranslate import RunOptions, run
+        from movietranslate.data import is_cjk
+        from movietranslate.dub import DubOptions
+        from movietranslate.media import read_wav
+
+        t0 = time.perf_counter()
+        self.save_edits()
+        to = self.dub_panel.to if self.dub_panel is not None else self.target_language
+        tts = self.dub_panel.tts_backend if self.dub_panel is not None else None
+        r = run(None, self.ws, to=to, stages=("dub",), hook=self.progress.hook,
+                options=RunOptions(dub=DubOptions(target=to, backend=tts, video=False))).dub
+        seconds = time.perf_counter() - t0
+        if self.dub_panel is not None:
+            self.dub_panel.load()
+            self._dub_changed(None)
+        self.refresh_state()
+        fit = next((f for f in r.lines if f.line_id == line_id), None)
+        if fit is None or fit.status != "ok":
+            why = "no such line" if fit is None else (fit.reason or fit.status)
+            return {"audio": None, "why": why, "seconds": seconds}
+        audio, sr = read_wav(fit.clip)
+        row = next((x for x in (r.report or {}).get("lines", []) if x.get("id") == line_id), {})
+        return {"audio": audio, "sr": sr, "speed_factor": fit.speed_factor, "text": fit.text,
+                "back_transcription": row.get("back_transcription"),
+                "error_rate": row.get("cer" if is_cjk(to) else "wer"), "seconds": seconds,
+                "resynthesized": r.resynthesized}
 
     def _dubbed_clip(self, line_id: str):
         """The dubbed clip of one line (for A/B against the original), or None."""
@@ -189,11 +328,13 @@ class DubbingApp(W.VBox):
         tp = self.translation_panel
         self.table.translations = dict(tp.translations)
         self._merge_flags()
+        self.refresh_state()
 
     def _dub_changed(self, _result) -> None:
         self.table.speeds = dict(self.dub_panel.speeds)
         self._merge_flags()
         self.refresh_downloads()
+        self.refresh_state()
 
     def _merge_flags(self) -> None:
         flags: dict[str, list] = {}
@@ -216,7 +357,14 @@ class DubbingApp(W.VBox):
 
         if self.table.transcript is None:
             return
-        publish_transcript(self.ws, self.table.transcript)
+        from movietranslate.pipeline import load_transcript
+
+        try:
+            unchanged = load_transcript(self.ws) == self.table.transcript
+        except Exception:  # noqa: BLE001 - unreadable or missing: write it
+            unchanged = False
+        if not unchanged:  # an unchanged transcript is not rewritten (the dub stays up to date)
+            publish_transcript(self.ws, self.table.transcript)
         if (self.ws.root / "translation.json").is_file():
             from movietranslate.translate import edit_line, load_translation
 

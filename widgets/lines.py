@@ -67,11 +67,16 @@ class LineTable(W.VBox):
     flagged_only = T.Bool(False).tag(sync=True)
     rows = T.List().tag(sync=True)
     error = T.Unicode("").tag(sync=True)
+    last_redub = T.Dict().tag(sync=True)  # the facts of the last "Re-dub this line"
 
     def __init__(self, transcript: Transcript | None = None, *, audio: np.ndarray | None = None,
                  sr: int = 16000, dubbed: Callable[[str], tuple[np.ndarray, int] | None] | None = None,
-                 **kwargs):
-        self.audio, self.sr, self.dubbed = audio, sr, dubbed
+                 redub: Callable[[str], dict] | None = None, **kwargs):
+        """``dubbed(line_id) -> (audio, sr) | None``: the line's dubbed clip; ``redub(line_id)
+        -> facts``: re-dub one line after its edit is applied (the app saves the edit and
+        re-dubs incrementally) and return ``{"audio", "sr", "speed_factor",
+        "back_transcription", "error_rate", "seconds"}``."""
+        self.audio, self.sr, self.dubbed, self.redub = audio, sr, dubbed, redub
         self._filter = W.Text(placeholder="filter text or id", description="Filter")
         self._filter.add_class("mt-filter")
         self._who = W.Dropdown(description="Character", options=[("all", "")])
@@ -95,10 +100,14 @@ class LineTable(W.VBox):
         self._apply.add_class("mt-apply-edit")
         self._play = W.Button(description="Play original", icon="play")
         self._play_dub = W.Button(description="Play dubbed", icon="play")
+        self._redub_line = W.Button(description="Re-dub this line", icon="refresh",
+                                    tooltip="Apply the edit, dub this line again and hear it beside the original")
+        self._redub_line.add_class("mt-redub-line")
         self._player = W.Output()
         self._msg = W.HTML("")
         editor = W.VBox([self._text, self._tr, W.HBox([self._start, self._end]),
-                         W.HBox([self._apply, self._play, self._play_dub]), self._player, self._msg])
+                         W.HBox([self._apply, self._redub_line, self._play, self._play_dub]), self._player,
+                         self._msg])
         super().__init__([W.HBox([self._filter, self._who]), W.HBox([self._sort, self._desc, self._flagged]),
                           self._table, self._pick, editor], **kwargs)
         self._bind()
@@ -118,6 +127,7 @@ class LineTable(W.VBox):
         self._apply.on_click(lambda _b: self._apply_editor())
         self._play.on_click(lambda _b: self._play_selected(dubbed=False))
         self._play_dub.on_click(lambda _b: self._play_selected(dubbed=True))
+        self._redub_line.on_click(lambda _b: self.redub_selected())
 
     @T.observe("transcript", "names", "translations", "speeds", "flags", "sort_by", "descending",
                "filter_text", "filter_character", "flagged_only")
@@ -253,6 +263,59 @@ class LineTable(W.VBox):
     def _show_error(self, msg: str):
         self.error = msg
         self._msg.value = f'<span style="color:#b00020">⚠ {esc(msg)}</span>' if msg else ""
+
+    # --- one line's dub again, heard beside the original
+    def redub_selected(self) -> dict | None:
+        """Apply the editor's changes to the first selected line, re-dub it (through
+        ``redub``) and show the original and the new dub side by side (A/B, and A then B),
+        with its speed factor and what the recogniser heard."""
+        if not self.selected:
+            self._show_error("Select a line first.")
+            return None
+        if self.redub is None:
+            self._show_error("Re-dubbing needs a dubbed workspace (open one in the dashboard).")
+            return None
+        lid = self.selected[0]
+        self._apply_editor()
+        if self.error:
+            return None
+        try:
+            facts = self.redub(lid)
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into the kernel's event loop
+            self._show_error(f"Re-dub of {lid} failed: {exc}")
+            return None
+        if not facts or facts.get("audio") is None:
+            self._show_error(f"{lid} was not dubbed: {(facts or {}).get('why', 'no clip')}")
+            return None
+        self.last_redub = {k: v for k, v in facts.items() if k not in ("audio",)} | {"line_id": lid}
+        self._show_ab(lid, facts)
+        return facts
+
+    def _show_ab(self, lid: str, facts: dict) -> None:
+        from movietranslate.voices import resample
+
+        dub, sr = np.asarray(facts["audio"], np.float32), int(facts["sr"])
+        self._player.clear_output()
+        parts = [W.VBox([W.HTML("<b>B: new dub</b>"), W.Audio(value=wav_bytes(dub, sr), format="wav",
+                                                                   autoplay=False)])]
+        if self.audio is not None:
+            orig = self.line_audio(lid)
+            both = np.concatenate([resample(orig, self.sr, sr), np.zeros(int(0.4 * sr), np.float32), dub])
+            parts = [W.VBox([W.HTML("<b>A: original</b>"),
+                             W.Audio(value=wav_bytes(orig, self.sr), format="wav", autoplay=False)]),
+                     *parts,
+                     W.VBox([W.HTML("<b>A then B</b>"),
+                             W.Audio(value=wav_bytes(both, sr), format="wav", autoplay=True)])]
+        rate = facts.get("error_rate")
+        heard = facts.get("back_transcription")
+        info = (f"{esc(lid)} re-dubbed in {facts.get('seconds', 0):.1f} s; speed ×{facts.get('speed_factor', 1.0):.2f}"
+                + (f"; heard back as “{esc(heard)}”" if heard is not None else "")
+                + (f" (error {rate:.0%})" if rate is not None else ""))
+        box = W.VBox([W.HBox(parts), W.HTML(f'<span class="mt-redub-facts">{info}</span>')])
+        with self._player:
+            from IPython.display import display
+            display(box)
+        self._msg.value = f"<span class='mt-edited'>{esc(lid)} re-dubbed</span>"
 
     # --- audio
     def line_audio(self, line_id: str, pad: float = 0.1) -> np.ndarray:
