@@ -405,16 +405,15 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
                 entry["similarity_to_original"] = round(
                     cosine(cached_embedding(ws, np.concatenate(orig)[:16000 * 30]), dub_emb[cid]), 4)
         chars[cid] = entry
-    ids = sorted(dub_emb)
-    pairs = {}
-    for i, a in enumerate(ids):
-        for b in ids[i + 1:]:
-            pairs[f"{a}|{b}"] = round(cosine(dub_emb[a], dub_emb[b]), 4)
+    distinct = voice_distinctness(dub_emb, result.voices)
+    ids = distinct["ids"]
+    pairs = {f"{a}|{b}": distinct["matrix"][i][j] for i, a in enumerate(ids) for j, b in enumerate(ids) if j > i}
     for cid in chars:
         others = [v for k, v in pairs.items() if cid in k.split("|")]
         chars[cid]["max_similarity_to_others"] = max(others) if others else None
     rep["characters"] = chars
     rep["voice_pairs"] = pairs
+    rep["voice_distinctness"] = distinct
 
     # --- subtitles
     from .data import Line
@@ -433,6 +432,45 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
     rep["glossary"] = glossary_hits(translation, transcript, texts, root=ws.root, target=target)
     rep["lines"] = per_line
     return rep
+
+
+def _same_base(a: Mapping | None, b: Mapping | None) -> bool:
+    """Whether two voice dicts are the same stock voice up to a pitch/formant change."""
+    return bool(a and b and a.get("backend") == b.get("backend") and a.get("base") == b.get("base"))
+
+
+def voice_distinctness(embeddings: Mapping[str, np.ndarray], voices: Mapping[str, Mapping] | None = None
+                       ) -> dict:
+    """How alike the dubbed characters sound to one another.
+
+    ``embeddings``: ``{character id: speaker embedding of its dubbed clips}`` (shape
+    ``(256,)``); ``voices``: ``{character id: voice dict}`` as the dub gave them. Returns
+    ``{"ids": [...], "matrix": [[cosine, ...], ...], "closest_pair": {...} | None,
+    "same_base_pairs": [[a, b], ...]}``: ``matrix`` is the full symmetric cosine matrix in
+    ``ids`` order (shape ``(n, n)``, 1.0 on the diagonal); ``closest_pair`` names the two
+    characters whose dubbed voices are most alike (``a``, ``b``, ``similarity``,
+    ``same_base_voice``: the same stock voice differing only by pitch/formant, and their
+    voice labels); ``same_base_pairs`` lists every such pair (character ids with a voice).
+    """
+    from .voices import Voice, cosine
+
+    voices = voices or {}
+    ids = sorted(embeddings)
+    matrix = [[1.0 if i == j else round(cosine(embeddings[a], embeddings[b]), 4) for j, b in enumerate(ids)]
+              for i, a in enumerate(ids)]
+    closest = None
+    for i, a in enumerate(ids):
+        for j in range(i + 1, len(ids)):
+            if closest is None or matrix[i][j] > closest["similarity"]:
+                closest = {"a": a, "b": ids[j], "similarity": matrix[i][j]}
+    if closest is not None:
+        va, vb = voices.get(closest["a"]), voices.get(closest["b"])
+        closest["same_base_voice"] = _same_base(va, vb)
+        closest["voice_a"] = Voice.from_dict(va).label if va else None
+        closest["voice_b"] = Voice.from_dict(vb).label if vb else None
+    with_voice = sorted(voices)
+    same = [[a, b] for i, a in enumerate(with_voice) for b in with_voice[i + 1:] if _same_base(voices[a], voices[b])]
+    return {"ids": ids, "matrix": matrix, "closest_pair": closest, "same_base_pairs": same}
 
 
 def _overlaps(fits) -> int:
@@ -476,6 +514,15 @@ def glossary_hits(translation, transcript, texts: Mapping[str, str], *, root=Non
             "hit_rate": round(hits / total, 4) if total else None}
 
 
+def _closest_text(report: Mapping) -> str:
+    """``, closest voices C01/C03 0.81 (same base)`` from a report's voice distinctness."""
+    c = (report.get("voice_distinctness") or {}).get("closest_pair")
+    if not c:
+        return ""
+    same = " (same base)" if c.get("same_base_voice") else ""
+    return f", closest voices {c['a']}/{c['b']} {c['similarity']}{same}"
+
+
 def plot_report(report: Mapping):
     """A matplotlib figure of a report: speed factor, overrun/gap and CER per line."""
     from matplotlib.figure import Figure
@@ -511,10 +558,10 @@ def plot_report(report: Mapping):
     fig.suptitle(f"Dub into {report.get('target')}: {report.get('dubbed_lines')} dubbed, {left} left in the "
                  f"original language, {check} to check\n"
                  f"CER {bt.get('cer')}{ser}, WER {bt.get('wer')}, "
-                 f"loudness {report.get('loudness', {}).get('loudness_lufs')} LUFS")
+                 f"loudness {report.get('loudness', {}).get('loudness_lufs')} LUFS{_closest_text(report)}")
     fig.tight_layout()
     return fig
 
 
 __all__ = ["CHECK_ERROR_RATE", "back_transcribe", "back_transcribe_chunks", "back_transcription_of", "build_report", "cached_embedding", "error_rates",
-           "glossary_hits", "glossary_terms", "plot_report", "speech_chunks"]
+           "glossary_hits", "glossary_terms", "plot_report", "speech_chunks", "voice_distinctness"]

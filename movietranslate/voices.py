@@ -810,15 +810,41 @@ def _char_attr(c, name, default=None):
     return getattr(c, name, default) if not isinstance(c, Mapping) else c.get(name, default)
 
 
+def _base_id(voice: Voice) -> tuple[str, str]:
+    """What two voices share when they differ only by pitch/formant: backend and base."""
+    return voice.backend, voice.base
+
+
+def _reuse_tier(voice: Voice, chosen: Sequence[Voice]) -> int:
+    """How much ``voice`` repeats the voices already ``chosen``: 0 its base is unused; 1 its
+    base is used only by voices of the other gender (e.g. ``tebukuro-as-male`` beside
+    ``jf_tebukuro``: formant-shifted, clearly another voice); 2 a voice of the same gender
+    (or of unknown gender) already has its base: only a pitch/formant change tells them apart."""
+    same = [v for v in chosen if _base_id(v) == _base_id(voice)]
+    if not same:
+        return 0
+    if all(v.gender != voice.gender and "unknown" not in (v.gender, voice.gender) for v in same):
+        return 1
+    return 2
+
+
 def cast_voices(characters: Sequence, language: str, *, options: CastingOptions | None = None,
                 embeddings: Mapping[str, np.ndarray] | None = None, hook=None) -> dict[str, Voice]:
-    """Choose a voice per character: same gender, nearest stock voice by speaker
-    embedding, distinct from the voices already given (``max_similarity``), then a pitch
-    shift toward the character's median F0.
+    """Choose a voice per character: same gender, a base stock voice no other character of
+    that gender has while one is left, nearest by speaker embedding among those, distinct
+    from the voices already given (``max_similarity``), then a pitch shift toward the
+    character's median F0.
+
+    Characters are cast in order of speech time (most first; ties by id), so the same inputs
+    give the same casting. Only when the stock voices of a gender run out is a base reused
+    (a pitch/formant variant of it, else the very same voice): then the candidate least
+    similar to the voices already given. ``allow_shared`` skips the base rule (nearest voice
+    not yet taken); ``strict_distinct`` raises rather than give two characters the same voice.
 
     ``characters``: objects with ``id``, ``gender``, ``centroid``, ``median_f0`` and
-    ``voice`` (a user's choice, kept as is). ``embeddings`` overrides the centroids (e.g.
-    embeddings measured from the film's audio). Returns ``{character id: Voice}``.
+    ``voice`` (a user's choice, kept as is; others steer clear of its base). ``embeddings``
+    overrides the centroids (e.g. embeddings measured from the film's audio). Returns
+    ``{character id: Voice}``.
     """
     from .progress import call_hook
 
@@ -826,7 +852,11 @@ def cast_voices(characters: Sequence, language: str, *, options: CastingOptions 
     backend = pick_backend(language, options.backend)
     stock = backend.stock_voices(language)
     chosen: dict[str, Voice] = {}
-    used: list[np.ndarray] = []
+    used: list[tuple[str, np.ndarray]] = []  # (voice key, embedding) of the voices given
+
+    def key_of(v: Voice) -> str:
+        return dataclasses.replace(v, language=base_language(language)).key
+
     # The user's choices first: they are fixed and others must differ from them.
     for c in characters:
         v = _char_attr(c, "voice")
@@ -839,9 +869,9 @@ def cast_voices(characters: Sequence, language: str, *, options: CastingOptions 
                                     f"speak {language!r}.", accepted=_describe_backends())
             chosen[_char_attr(c, "id")] = voice
             if voice.backend != "xtts":
-                used.append(voice_embedding(voice))
+                used.append((key_of(voice), voice_embedding(voice)))
     todo = [c for c in characters if _char_attr(c, "id") not in chosen]
-    todo.sort(key=lambda c: -float(_char_attr(c, "speech_seconds", 0.0) or 0.0))
+    todo.sort(key=lambda c: (-float(_char_attr(c, "speech_seconds", 0.0) or 0.0), str(_char_attr(c, "id"))))
     if backend.name == "xtts":
         for c in todo:
             refs = tuple(_char_attr(c, "reference_files", ()) or ())
@@ -858,7 +888,13 @@ def cast_voices(characters: Sequence, language: str, *, options: CastingOptions 
             call_hook(hook, "audition", len(stock_emb), len(stock))
         return stock_emb[i]
 
-    taken: set[str] = set(v.key for v in chosen.values())
+    def closeness(i) -> float:
+        """Similarity of stock voice ``i`` to the most alike voice given so far."""
+        return max((cosine(emb_of(i), u) for _, u in used), default=-1.0)
+
+    taken: dict[str, int] = {}  # voice key -> characters with it
+    for v in chosen.values():
+        taken[key_of(v)] = taken.get(key_of(v), 0) + 1
     for c in todo:
         cid = _char_attr(c, "id")
         gender = _char_attr(c, "gender", "unknown") or "unknown"
@@ -874,30 +910,41 @@ def cast_voices(characters: Sequence, language: str, *, options: CastingOptions 
             ranked = sorted(cands, key=lambda i: cosine(cent, emb_of(i)), reverse=True)
         else:
             ranked = list(cands)  # stock order: the plain voices first
+        free = [i for i in ranked if key_of(stock[i]) not in taken]
+        tier = 0
+        if free and not options.allow_shared:
+            # A base no other character of this gender has, while one is left.
+            tiers = {i: _reuse_tier(stock[i], list(chosen.values())) for i in free}
+            tier = min(tiers.values())
+            free = [i for i in free if tiers[i] == tier]
         pick = None
-        for i in ranked:
-            if stock[i].key in taken:
-                continue
-            if all(cosine(emb_of(i), u) < options.max_similarity for u in used):
-                pick = i
-                break
-        if pick is None:
-            free = [i for i in ranked if stock[i].key not in taken]
-            if free and options.allow_shared:
-                pick = free[0]
-            elif free:
+        if free and tier < 2:
+            pick = next((i for i in free if closeness(i) < options.max_similarity), None)
+            if pick is None:
                 # Not distinct enough by the margin, but still a different voice.
-                pick = min(free, key=lambda i: max((cosine(emb_of(i), u) for u in used), default=0))
-            elif not options.strict_distinct:
-                logger.warning("no distinct voice left for %s: sharing %s", cid, stock[ranked[0]].label)
-                pick = ranked[0]
-            else:
-                raise BadInputError(
-                    f"No distinct {gender} voice left for character {cid} in {backend.name} "
-                    f"({len(stock)} voices for {language!r}); allow shared voices or choose one by hand.")
+                pick = free[0] if options.allow_shared else min(free, key=closeness)
+        elif free:
+            # This gender's stock voices have run out: reuse a base through its least
+            # similar pitch/formant variant.
+            pick = min(free, key=closeness)
+            logger.warning("no unused %s voice left for %s: %s shares its base voice", gender, cid,
+                           stock[pick].label)
+        elif options.strict_distinct:
+            raise BadInputError(
+                f"No distinct {gender} voice left for character {cid} in {backend.name} "
+                f"({len(stock)} voices for {language!r}); allow shared voices or choose one by hand.")
+        else:
+            # Every voice is taken: share the one given to the fewest characters, least
+            # similar to the others.
+            def share_cost(i):
+                others = [cosine(emb_of(i), u) for k, u in used if k != key_of(stock[i])]
+                return taken.get(key_of(stock[i]), 0), max(others, default=-1.0)
+
+            pick = min(ranked, key=share_cost)
+            logger.warning("no distinct voice left for %s: sharing %s", cid, stock[pick].label)
         voice = dataclasses.replace(stock[pick], language=base_language(language))
-        used.append(emb_of(pick))
-        taken.add(stock[pick].key)
+        used.append((key_of(stock[pick]), emb_of(pick)))
+        taken[key_of(stock[pick])] = taken.get(key_of(stock[pick]), 0) + 1
         f0 = _char_attr(c, "median_f0")
         if options.match_pitch and f0 and voice.pitch_hz is None:
             lo, hi = _GENDER_F0.get(voice.gender, _GENDER_F0["unknown"])
