@@ -242,6 +242,9 @@ def _shortener(ws, to, transcript, translation, o: RunOptions):
     from . import translate as tr
     from .translate.budget import budget_for
 
+    if name not in tr.backend_names():  # made by a Translator object the chain cannot rebuild
+        return None
+
     src = {ln.id: ln.text for ln in transcript.lines}
     kw = {k: v for k, v in dict(o.translation_options or {}).items() if k != "options"}
 

@@ -266,7 +266,7 @@ class DubbingApp(W.VBox):
         return {"audio": audio, "sr": sr, "speed_factor": fit.speed_factor, "text": fit.text,
                 "back_transcription": row.get("back_transcription"),
                 "error_rate": row.get("cer" if is_cjk(to) else "wer"), "seconds": seconds,
-                "resynthesized": r.resynthesized}
+                "resynthesized": r.resynthesized, "timings": {k: round(v, 2) for k, v in r.timings.items()}}
 
     def _dubbed_clip(self, line_id: str):
         """The dubbed clip of one line (for A/B against the original), or None."""
