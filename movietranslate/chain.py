@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError, StageError
+from .language import base, same_language
 from .progress import ProgressHook
 
 STAGES = ("transcribe", "characters", "translate", "dub")
@@ -43,7 +44,7 @@ STAGES = ("transcribe", "characters", "translate", "dub")
 
 def default_translate_backend(to: str) -> str:
     """The offline default: Whisper's speech translation for English, else the local LLM."""
-    return "whisper" if to.split("-")[0].lower() == "en" else "local"
+    return "whisper" if base(to) == "en" else "local"
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,10 @@ def run(film: str | os.PathLike | None, ws, *, to: str, stages: Sequence[str] = 
     film the workspace was made from. See the module docstring for what is reused."""
     from .workspace import Workspace
 
+    from .language import Language
+
     o = options or RunOptions()
+    to = str(Language.parse(to, what="target language"))  # checked once, here
     ws = ws if isinstance(ws, Workspace) else Workspace(ws)
     wanted = tuple(s for s in STAGES if s in stages)
     unknown = [s for s in stages if s not in STAGES]
@@ -212,7 +216,7 @@ def _translation(film, ws, to, transcript, cast, o: RunOptions, hook):
             existing = tr.load_translation(ws)
         except (OSError, ValueError, KeyError, StageError):
             existing = None
-        if existing is not None and existing.target_language.split("-")[0] == to.split("-")[0]:
+        if existing is not None and same_language(existing.target_language, to):
             return existing
     backend = o.translation_backend or default_translate_backend(to)
     return tr.run_translation(film, ws, to=to, backend=backend, cast=cast, hook=hook,
@@ -220,7 +224,7 @@ def _translation(film, ws, to, transcript, cast, o: RunOptions, hook):
 
 
 def _whisper_lines(film, to, transcript) -> dict[str, str]:
-    if to.split("-")[0] != "en":
+    if base(to) != "en":
         raise BadInputError(f"Dubbing into {to!r} needs the translation stage.",
                             accepted="--to en (Whisper speech translation) or install the translate stage")
     from .asr import get_backend

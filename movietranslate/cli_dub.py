@@ -42,6 +42,11 @@ def register(app: typer.Typer, friendly) -> None:
         from .pipeline import open_workspace
         from .progress import terminal_hook
 
+        from .language import Language
+
+        to = str(Language.parse(to, what="target language"))
+        if source_language:
+            source_language = str(Language.parse(source_language, what="source language"))
         if container not in ("auto", "mp4", "mkv"):
             from .errors import BadInputError
             raise BadInputError(f"Unknown container {container!r}.", accepted="auto, mp4, mkv")

@@ -99,6 +99,9 @@ def register(app: typer.Typer, friendly) -> None:
         from .progress import terminal_hook
         from .translate import TranslationOptions, run_translation
 
+        from .language import Language
+
+        to = str(Language.parse(to, what="target language"))
         bad = [f for f in formats if f not in ("srt", "vtt", "ass")]
         if bad:
             raise BadInputError(f"Unknown subtitle format {bad[0]!r}.", accepted="srt, vtt, ass")

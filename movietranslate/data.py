@@ -10,11 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-CJK_LANGUAGES = frozenset({"zh", "ja", "ko", "yue"})
-
-
-def is_cjk(language: str | None) -> bool:
-    return (language or "").split("-")[0].lower() in CJK_LANGUAGES
+from .language import CJK as CJK_LANGUAGES, is_cjk  # noqa: F401 - the names older code imports from here
 
 
 @dataclass(frozen=True, order=True)

@@ -40,6 +40,7 @@ from .errors import BadInputError, StageError
 from .mix import MIX_RATE, MixOptions, MuxOptions
 from .progress import ProgressHook, call_hook
 from .voices import CastingOptions, Voice
+from .language import same_language
 
 logger = logging.getLogger("movietranslate")
 
@@ -797,7 +798,7 @@ def _keep_previous_voices(ws, characters, target: str) -> list:
         prev = json.loads(p.read_text(encoding="utf-8"))
     except ValueError:
         return list(characters)
-    if prev.get("target", "").split("-")[0] != target.split("-")[0]:
+    if not same_language(prev.get("target", ""), target):
         return list(characters)
     chosen = {Voice.from_dict(c.voice).key for c in characters if getattr(c, "voice", None)}
     out = []

@@ -400,17 +400,16 @@ def limit(x: np.ndarray, sr: int, ceiling: float, window: float = 0.02) -> np.nd
 
 # ---------------------------------------------------------------- mux
 
-ISO639_2 = {"en": "eng", "zh": "chi", "ja": "jpn", "ko": "kor", "fr": "fre", "de": "ger", "es": "spa",
-            "it": "ita", "pt": "por", "ru": "rus", "nl": "dut", "ar": "ara", "hi": "hin", "pl": "pol",
-            "tr": "tur", "cs": "cze", "sv": "swe", "fi": "fin", "da": "dan", "no": "nor", "el": "gre",
-            "he": "heb", "uk": "ukr", "vi": "vie", "th": "tha", "id": "ind", "hu": "hun", "ro": "rum"}
+from .language import ISO639_2  # noqa: E402,F401 - kept here for older imports
 MP4_VIDEO = {"h264", "hevc", "mpeg4", "av1", "vp9"}
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac"}
 
 
 def lang3(code: str | None) -> str:
-    c = (code or "und").split("-")[0].lower()
-    return ISO639_2.get(c, c if len(c) == 3 else "und")
+    """The ISO 639-2 tag of ``code`` for container metadata (see :mod:`movietranslate.language`)."""
+    from .language import iso639_2
+
+    return iso639_2(code)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .language import base, same_language
+
 logger = logging.getLogger("movietranslate")
 
 
@@ -39,7 +41,7 @@ def back_transcribe(speech16k: np.ndarray, language: str, backend=None, *,
     from .data import Word
 
     backend = backend or get_backend("faster-whisper")
-    lang = language.split("-")[0]
+    lang = base(language)
     audio = np.ascontiguousarray(speech16k, np.float32)
     terms = _hotword_terms(hotwords)
     zh = lang in ("zh", "yue")
@@ -102,7 +104,7 @@ def glossary_terms(translation=None, target: str | None = None, extra: Sequence[
     names = getattr(translation, "names", None)
     tgt = getattr(translation, "target_language", None)
     if isinstance(names, Mapping) and (target is None or tgt is None
-                                       or str(tgt).split("-")[0] == str(target).split("-")[0]):
+                                       or same_language(tgt, target)):
         terms += [str(n) for n in names.values() if n]
     g = getattr(translation, "glossary", None)
     if g is not None:
@@ -270,9 +272,9 @@ def error_rates(reference: str, hypothesis: str, language: str) -> dict:
     if not r:
         return {"wer": None, "cer": None}
     cer = float(jiwer.cer(r, h))
-    wer = cer if language.split("-")[0] in ("zh", "ja", "ko") else float(jiwer.wer(r, h))
+    wer = cer if base(language) in ("zh", "ja", "ko") else float(jiwer.wer(r, h))
     out = {"wer": round(wer, 4), "cer": round(cer, 4)}
-    if language.split("-")[0] == "zh":
+    if base(language) == "zh":
         try:
             from .metrics import syllable_error_rate
 

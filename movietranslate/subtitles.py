@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 from .data import Line, Transcript, is_cjk, line_id
 from .errors import SubtitleFormatError
+from .language import base
 from .segmentation import SubtitleRules, wrap_rows
 from .workspace import atomic_write_text
 
@@ -204,7 +205,7 @@ def detect_language(text: str) -> tuple[str, float]:
         res = detect(text, model="lite")[0]
     except Exception:  # noqa: BLE001 - language ID is advisory
         return "und", 0.0
-    return str(res["lang"]).split("-")[0], float(res["score"])
+    return base(res["lang"]), float(res["score"])
 
 
 def read(path: str | os.PathLike, *, language: str | None = None, encoding: str | None = None,

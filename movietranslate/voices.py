@@ -106,7 +106,9 @@ class Voice:
 
 
 def base_language(language: str) -> str:
-    return (language or "").split("-")[0].split("_")[0].lower()
+    from .language import base
+
+    return base(language)
 
 
 # ---------------------------------------------------------------- registry

@@ -50,6 +50,8 @@ def test_run_refuses_before_any_work(media_dir, tmp_path):
         mt.run(media_dir / CLIP, ws, to="en", stages=("transcribe", "mix"))
     with pytest.raises(mt.BadInputError, match="not made from a film"):
         mt.run(None, ws, to="en")
+    with pytest.raises(mt.BadInputError, match="Not a target language code: 'chinese!'"):
+        mt.run(media_dir / CLIP, ws, to="chinese!")
     with pytest.raises(mt.BadInputError, match="No TTS backend speaks"):
-        mt.run(media_dir / CLIP, ws, to="xx-nolang")
+        mt.run(media_dir / CLIP, ws, to="xx")
     assert not (ws.root / "transcript.json").exists()  # refused before recognition ran

@@ -161,7 +161,9 @@ class DubbingApp(W.VBox):
             dub = read_json(ws.root / "dub.json")
         except (OSError, ValueError):
             pass
-        target = (dub.get("target") or tr.get("target_language") or "").split("-")[0]
+        from movietranslate.language import base
+
+        target = base(dub.get("target") or tr.get("target_language"))
         known = {v for _, v in LANGUAGES}
         if target and target not in known:  # a language the menu does not list: add it
             self._lang.options = list(self._lang.options) + [(target, target)]
@@ -331,6 +333,8 @@ class DubbingApp(W.VBox):
         self.refresh_state()
 
     def _dub_changed(self, _result) -> None:
+        if getattr(self, "cast_panel", None) is not None:
+            self.cast_panel.refresh()  # the voice column and picker show the new dub's voices
         self.table.speeds = dict(self.dub_panel.speeds)
         self._merge_flags()
         self.refresh_downloads()

@@ -37,7 +37,9 @@ def _png(fig) -> bytes:
 
 
 def _base(language: str | None) -> str:
-    return (language or "").split("-")[0].split("_")[0].lower()
+    from movietranslate.language import base
+
+    return base(language)
 
 
 def voice_summary(voice) -> str:

@@ -29,7 +29,9 @@ _DIGITS_SYLLABLES = 1.5  # a digit read aloud, on average
 
 
 def _lang(language: str | None) -> str:
-    return (language or "").split("-")[0].split("_")[0].lower()
+    from ..language import base
+
+    return base(language)
 
 
 def rate_for(language: str | None, rates: dict[str, float] | tuple | None = None) -> float:

@@ -79,7 +79,9 @@ _ABBREV = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "mt", "vs", "no", 
 
 
 def lang_base(code: str | None) -> str:
-    return (code or "").replace("_", "-").split("-")[0].lower()
+    from ..language import base
+
+    return base(code)
 
 
 def language_label(code: str | None) -> str:

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Iterable
 
 from ..data import Line, Transcript, is_cjk
+from ..language import base
 from ..errors import (BadInputError, Cancelled, MissingBackendError, ModelError, MovieTranslateError,
                       StageError)
 from ..progress import ProgressHook, call_hook
@@ -87,7 +88,7 @@ def backend_names() -> list[str]:
 # ---------------------------------------------------------------- helpers
 
 def _script(lang: str) -> str:
-    return _SCRIPTS.get((lang or "").split("-")[0].lower(), "latin")
+    return _SCRIPTS.get(base(lang), "latin")
 
 
 def _cast_names(translator, lines, cast, glossary: Glossary, source, to, options, cache) -> dict:
@@ -228,7 +229,7 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     for cid, tname in names.items():
         src_name, _ = character_info(cast, cid)
         if src_name and not any(t.source.casefold() == src_name.casefold() for t in glossary.terms):
-            glossary = glossary.add(src_name, tname, to.split("-")[0], note="character")
+            glossary = glossary.add(src_name, tname, base(to), note="character")
     genders = {ln.character: character_info(cast, ln.character)[1] for ln in lines if ln.character}
     synopsis = _make_synopsis(translator, lines, names, source, options, cache)
     reqs = build_requests(lines, to=to, options=options, names=names, genders=genders,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import BadInputError
+from ..language import base
 
 PROJECT_GLOSSARY = "glossary.json"
 GLOBAL_GLOSSARY = "glossary.json"
@@ -80,7 +81,7 @@ class Glossary:
 
     def for_language(self, language: str) -> "Glossary":
         """The terms that apply to ``language`` (language-specific ones win over generic ones)."""
-        lang = (language or "").split("-")[0]
+        lang = base(language)
         specific = {_norm(t.source) for t in self.terms if t.language == lang}
         return Glossary(tuple(t for t in self.terms if t.language == lang or
                               (t.language is None and _norm(t.source) not in specific)))

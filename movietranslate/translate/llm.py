@@ -15,6 +15,7 @@ import logging
 import re
 from typing import Sequence
 
+from ..language import base, is_cjk
 from .base import LineRequest, TranslationOptions, Usage
 from .budget import max_chars
 from .checks import looks_like_markup
@@ -38,12 +39,15 @@ _STRING = r'[^"\\\n]'  # a JSON string character without escapes (for patterns)
 
 
 def language_name(code: str) -> str:
-    base = (code or "").split("-")[0].lower()
-    return LANGUAGE_NAMES.get(base, code)
+    from ..language import base
+
+    return LANGUAGE_NAMES.get(base(code), code)
 
 
 def unit_word(language: str) -> str:
-    return "characters" if (language or "").split("-")[0] in ("zh", "yue", "ja", "ko") else "syllables"
+    from ..language import is_cjk
+
+    return "characters" if is_cjk(language) else "syllables"
 
 
 # ---------------------------------------------------------------- prompts
@@ -79,7 +83,7 @@ def compact_prompt(requests: Sequence[LineRequest], source: str, target: str, *,
            for r in requests if r.speaker or r.gender]
     if who:
         parts.append("Speaker: " + ", ".join(dict.fromkeys(w for w in who if w)))
-    s0, t0 = source.split("-")[0], target.split("-")[0]
+    s0, t0 = base(source), base(target)
     if s0 in _EXAMPLE and t0 in _EXAMPLE:
         parts.append(f"{src}: " + json.dumps({"X0": _EXAMPLE[s0]}, ensure_ascii=False))
         parts.append(f"{tgt}: " + json.dumps({"X0": _EXAMPLE[t0]}, ensure_ascii=False))
@@ -133,7 +137,7 @@ def translation_prompt(requests: Sequence[LineRequest], source: str, target: str
         parts.append("Next lines (context only): " + " / ".join(last.after))
     if notes:
         parts.append("Notes: " + "; ".join(notes))
-    if few_shot and source.split("-")[0] in _EXAMPLE and target.split("-")[0] in _EXAMPLE:
+    if few_shot and base(source) in _EXAMPLE and base(target) in _EXAMPLE:
         parts.append(f"{src}: " + json.dumps({"X0": _EXAMPLE[source.split('-')[0]]}, ensure_ascii=False))
         parts.append(f"{tgt}: " + json.dumps({"X0": _EXAMPLE[target.split('-')[0]]}, ensure_ascii=False))
     parts.append(f"{src}: " + json.dumps({r.id: r.text for r in requests}, ensure_ascii=False))
@@ -156,7 +160,7 @@ def shorten_prompt(request: LineRequest, text: str, max_units: int, source: str,
 
 def name_prompt(name: str, source: str, target: str) -> str:
     tgt = language_name(target)
-    ex = {"zh": "玛丽", "ja": "メアリー", "ko": "메리", "ru": "Мэри"}.get(target.split("-")[0])
+    ex = {"zh": "玛丽", "ja": "メアリー", "ko": "메리", "ru": "Мэри"}.get(base(target))
     lines = [f"Write this person's name in {tgt} (the usual transliteration). "
              "Answer with JSON {\"name\": ...}."]
     if ex:
@@ -182,7 +186,7 @@ def reply_schema(requests: Sequence[LineRequest], target: str, *, max_units: dic
         p: dict = {"type": "string", "minLength": 1 if r.text.strip() else 0}
         if max_units and max_units.get(r.id):
             lim = max_chars(max_units[r.id], target)
-        elif target.split("-")[0] in ("zh", "yue", "ja", "ko"):
+        elif is_cjk(target):
             lim = max(12, int(0.8 * len(r.text)) + 6)
         else:
             lim = max(24, int(1.6 * len(r.text)) + 16)

@@ -38,6 +38,7 @@ from ..errors import BadInputError, MissingBackendError, ModelError
 from . import fewshot
 from .llm import language_name
 from .openai_backend import OpenAITranslator
+from ..language import base
 
 logger = logging.getLogger("movietranslate")
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
@@ -291,7 +292,7 @@ class LocalTranslator(OpenAITranslator):
         """The bundled base model gets plain few-shot prompts on the completions endpoint, one
         line per request (see :mod:`.fewshot`); a re-ask (``reasons``) sees other examples.
         Other models, and language pairs without examples, get the JSON chat prompt."""
-        src, tgt = (source or "").split("-")[0].lower(), (target or "").split("-")[0].lower()
+        src, tgt = base(source), base(target)
         if not self.draft or fewshot.pairs(src, tgt) is None:
             return super().translate(requests, source=source, target=target, options=options,
                                      strict_terms=strict_terms, reasons=reasons)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from .base import Usage
+from ..language import base
 
 RATE = 16000
 
@@ -64,7 +65,7 @@ class WhisperTranslator:
         return f"whisper:{getattr(self.asr, 'identity', 'base')}:{self._digest}"
 
     def translate(self, requests, *, source, target, options, strict_terms: bool = False):
-        if (target or "").split("-")[0] != "en":
+        if base(target) != "en":
             raise BadInputError(f"The whisper backend translates only into English, not '{target}'.",
                                 accepted="--to en, or another backend (openai, local, manual)")
         audio = self.audio
