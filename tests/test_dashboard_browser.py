@@ -7,21 +7,13 @@ the dubbed video through the page's link and probe it; a screenshot goes to test
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from dashboard_helpers import CHROMIUM, FLAGS, ROOT, running_dashboard, status as _status
+
 CLIP = "asr_zh/IT0011W0001.wav"  # Mandarin "换一首歌" (one woman), dubbed into English offline
 FILM = "IT0011W0001.mp4"         # the clip with a picture, made by the fixture
 
@@ -29,30 +21,8 @@ pytest.importorskip("voila")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def _status(url: str) -> int:
-    """The HTTP status of ``url`` without following redirects (to the login page)."""
-    try:
-        with urllib.request.build_opener(_NoRedirect).open(url, timeout=30) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 @pytest.fixture(scope="module")
 def dashboard(media_dir, ffmpeg_exe, tmp_path_factory):
-    import sys
-
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium chromium-driver)")
     films = tmp_path_factory.mktemp("films")
@@ -61,38 +31,8 @@ def dashboard(media_dir, ffmpeg_exe, tmp_path_factory):
                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
                     "-metadata:s:a:0", "language=chi", str(films / FILM)], check=True)
     work = tmp_path_factory.mktemp("workspaces")
-    port = _free_port()
-    log = open(work / "dashboard.log", "w")
-    # the real command: `movietranslate dashboard` (loopback, token on by default)
-    proc = subprocess.Popen([sys.executable, "-m", "movietranslate", "dashboard", "--films", str(films),
-                             "--workdir", str(work), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True)
-    deadline = time.monotonic() + 90
-    url = None
-    while True:
-        text = (work / "dashboard.log").read_text()
-        url = url or next((ln.split(" ", 1)[1].strip() for ln in text.splitlines()
-                           if ln.startswith("Dashboard: ")), None)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            if url:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, 9)
-            pytest.fail("the dashboard did not start:\n" + text[-3000:])
-        time.sleep(0.3)
-    assert url.startswith(f"http://127.0.0.1:{port}/?token=")
-    token = url.split("token=", 1)[1]
-    assert len(token) >= 24
-    yield {"base": f"http://127.0.0.1:{port}/", "token": token, "work": work, "films": films}
-    os.killpg(proc.pid, 15)  # our own process group: the CLI and the Voila server it started
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-    log.close()
+    with running_dashboard(films, work) as d:
+        yield d
 
 
 def test_token_is_required(dashboard):

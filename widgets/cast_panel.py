@@ -165,6 +165,8 @@ class CastPanel(_StatePanel):
         self._formant = W.FloatSlider(description="Formant ×", min=0.7, max=1.3, step=0.01, value=1.0)
         b_hear = W.Button(description="Audition voice", icon="volume-up")
         b_voice = W.Button(description="Use this voice", icon="check")
+        b_voice.add_class("mt-use-voice")
+        b_hear.add_class("mt-audition-voice")
         b_hear.on_click(lambda _b: self.audition_voice(self.voice_choice()))
         b_voice.on_click(lambda _b: self._edit("set_voice", self._who.value, self.voice_choice().to_dict())
                          if self.voice_choice() is not None else None)
