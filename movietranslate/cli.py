@@ -129,6 +129,21 @@ def demo_cmd(workdir: Path = typer.Option(Path("demo-output"), "--workdir", "-w"
         typer.echo(f"{k}: {v}")
 
 
+@app.command("clean")
+@friendly
+def clean_cmd(workdir: Path = typer.Argument(..., help="The film's workspace folder."),
+              dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed.")):
+    """Keep the workspace's current artifacts and remove what earlier runs left (old stage
+    results, clips no line uses, stretches of another soundtrack); says the space freed."""
+    from .clean import clean
+
+    if not workdir.is_dir():
+        from .errors import BadInputError
+        raise BadInputError(f"No such folder: {workdir}", path=workdir)
+    rep = clean(workdir, dry_run=dry_run)
+    typer.echo(("would have " if dry_run else "") + rep.summary())
+
+
 def _register_stage_commands() -> None:
     """Each stage's commands live beside the stage (``cli_<stage>.py`` with ``register(app)``)."""
     import importlib
