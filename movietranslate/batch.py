@@ -58,8 +58,6 @@ def film_counts(workdir: str | os.PathLike) -> dict[str, Any]:
     """What a film's workspace says about its lines: ``translated``, ``untranslated`` (left
     in the original language, with ``reasons``), ``to_check`` (translation checks and the
     dub's back-transcription), ``dubbed``. Keys only for the stages that ran."""
-    import json
-
     wd = Path(workdir)
     out: dict[str, Any] = {}
     if (wd / "translation.json").is_file():
@@ -75,10 +73,14 @@ def film_counts(workdir: str | os.PathLike) -> dict[str, Any]:
                        untranslated=sum(reasons.values()), reasons=reasons,
                        to_check=sum(tr.flag_counts("check").values()))
     if (wd / "report.json").is_file():
+        from .dub import load_report
+        from .errors import StageError
+
         try:
-            rep = json.loads((wd / "report.json").read_text(encoding="utf-8"))
-        except ValueError:
+            rep = load_report(wd)
+        except StageError as exc:
             rep = {}
+            out["report_error"] = str(exc)
         out["dubbed"] = rep.get("dubbed_lines")
         out["dub_to_check"] = (rep.get("check_lines") or {}).get("count", 0)
     return out

@@ -17,7 +17,6 @@ again from the caches without synthesizing anything.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,15 +74,16 @@ def clean(ws, *, dry_run: bool = False) -> CleanReport:
                 doomed.append(p)
         kept[stage] = int(bool(current) and (folder / current).is_dir())
 
-    dub = {}
-    if (ws.root / "dub.json").is_file():
-        try:
-            dub = json.loads((ws.root / "dub.json").read_text(encoding="utf-8"))
-        except ValueError:
-            dub = {}
+    from .dub import load_dub
+    from .errors import StageError
+
+    try:
+        dub = load_dub(ws)
+    except StageError:
+        dub = None
     clips = stages / "clips"
-    if dub and clips.is_dir():  # without a readable dub.json nothing says which clips are in use
-        used = {f.get("key", "")[:24] for f in dub.get("lines", []) if f.get("key")}
+    if dub is not None and clips.is_dir():  # without a readable dub.json nothing says which clips are in use
+        used = {f.key[:24] for f in dub.lines if f.key}
         n = 0
         for p in clips.iterdir():
             if p.is_file() and p.name.split(".")[0] not in used:

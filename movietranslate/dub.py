@@ -785,25 +785,76 @@ def _with_reference_files(ws, characters, lines, audio16k, *, min_seconds: float
     return out
 
 
+@dataclass(frozen=True)
+class DubRecord:
+    """The last dub of a workspace as ``dub.json`` holds it (:func:`load_dub`)."""
+
+    target: str
+    lines: tuple[LineFit, ...]
+    voices: Mapping[str, dict]
+    options: Mapping[str, Any]
+    mix: Mapping[str, Any]
+    timings: Mapping[str, float]
+    resynthesized: int
+    no_reference: tuple[str, ...]
+    video: str | None
+
+    def line(self, line_id: str) -> LineFit:
+        for f in self.lines:
+            if f.line_id == line_id:
+                return f
+        raise KeyError(line_id)
+
+    def voice(self, character: str) -> Voice | None:
+        v = self.voices.get(character)
+        return Voice.from_dict(v) if v else None
+
+
+def load_dub(ws) -> DubRecord:
+    """The workspace's last dub (``dub.json``); :class:`StageError` when there is none or
+    it cannot be read (say which)."""
+    p = Path(getattr(ws, "root", ws)) / "dub.json"
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StageError(f"{p.parent} has no dub yet; run the dub first.", stage="dub") from None
+    except (OSError, ValueError) as exc:
+        raise StageError(f"{p} cannot be read ({exc}); dub again to rewrite it.", stage="dub") from None
+    return DubRecord(target=str(d.get("target", "")), lines=tuple(LineFit.from_dict(x) for x in d.get("lines", [])),
+                     voices=dict(d.get("voices", {})), options=dict(d.get("options", {})),
+                     mix=dict(d.get("mix", {})), timings=dict(d.get("timings", {})),
+                     resynthesized=int(d.get("resynthesized", 0)),
+                     no_reference=tuple(d.get("no_reference", ())), video=d.get("video"))
+
+
+def load_report(ws) -> dict:
+    """The workspace's dub report (``report.json``, see :mod:`movietranslate.report`);
+    :class:`StageError` when there is none or it cannot be read."""
+    p = Path(getattr(ws, "root", ws)) / "report.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StageError(f"{p.parent} has no dub report yet.", stage="dub") from None
+    except (OSError, ValueError) as exc:
+        raise StageError(f"{p} cannot be read ({exc}); dub again to rewrite it.", stage="dub") from None
+
+
 def _keep_previous_voices(ws, characters, target: str) -> list:
     """Characters without a voice of their own keep the voice the last dub of this workspace
     gave them (so re-dubbing after one override does not recast everyone), unless it is
     now someone's chosen voice."""
     from types import SimpleNamespace
 
-    p = ws.root / "dub.json"
-    if not p.is_file():
-        return list(characters)
     try:
-        prev = json.loads(p.read_text(encoding="utf-8"))
-    except ValueError:
+        prev = load_dub(ws)
+    except StageError:
         return list(characters)
-    if not same_language(prev.get("target", ""), target):
+    if not same_language(prev.target, target):
         return list(characters)
     chosen = {Voice.from_dict(c.voice).key for c in characters if getattr(c, "voice", None)}
     out = []
     for c in characters:
-        old = prev.get("voices", {}).get(c.id)
+        old = prev.voices.get(c.id)
         if not getattr(c, "voice", None) and old and Voice.from_dict(old).key not in chosen:
             if dataclasses.is_dataclass(c):
                 c = dataclasses.replace(c, voice=old)
@@ -848,14 +899,15 @@ def _to_rate(a: np.ndarray, sr: int) -> np.ndarray:
 
 def voices_for(ws) -> dict[str, Voice]:
     """The voices used by the last dub of a workspace (``dub.json``)."""
-    p = ws.root / "dub.json"
-    if not p.is_file():
+    try:
+        return {k: Voice.from_dict(v) for k, v in load_dub(ws).voices.items()}
+    except StageError:
         return {}
-    return {k: Voice.from_dict(v) for k, v in json.loads(p.read_text()).get("voices", {}).items()}
 
 
 __all__ = [
     "DubOptions",
+    "DubRecord",
     "DubResult",
     "FitOptions",
     "LineFit",
@@ -863,6 +915,8 @@ __all__ = [
     "dub",
     "fit_line",
     "has_speakable_text",
+    "load_dub",
+    "load_report",
     "time_stretch",
     "translation_texts",
     "voices_for",

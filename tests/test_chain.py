@@ -55,3 +55,27 @@ def test_run_refuses_before_any_work(media_dir, tmp_path):
     with pytest.raises(mt.BadInputError, match="No TTS backend speaks"):
         mt.run(media_dir / CLIP, ws, to="xx")
     assert not (ws.root / "transcript.json").exists()  # refused before recognition ran
+
+
+def test_typed_loaders_say_what_is_missing_or_broken(tmp_path):
+    from movietranslate.dub import load_dub, load_report
+    from movietranslate.errors import StageError
+
+    with pytest.raises(StageError, match="has no dub yet"):
+        load_dub(tmp_path)
+    with pytest.raises(StageError, match="has no dub report yet"):
+        load_report(tmp_path)
+    (tmp_path / "dub.json").write_text('{"target": "zh", "lines": [', encoding="utf-8")
+    with pytest.raises(StageError, match="dub.json cannot be read"):
+        load_dub(tmp_path)
+    (tmp_path / "dub.json").write_text(
+        '{"target": "zh", "voices": {"C01": {"backend": "kokoro", "base": "jm_kumo", "language": "zh",'
+        ' "gender": "male"}}, "lines": [{"line_id": "L1", "character": "C01", "voice": "kokoro:jm_kumo",'
+        ' "text": "你好", "start": 1.0, "end": 2.0, "available": 1.0, "natural": 0.8, "duration": 0.8,'
+        ' "tts_rate": 1.0, "stretch": 1.0, "speed_factor": 1.0, "overrun": 0.0, "borrowed": 0.0,'
+        ' "gap_after": 0.2, "status": "ok", "key": "k1", "future_field": 3}], "video": null}', encoding="utf-8")
+    d = load_dub(tmp_path)
+    assert d.target == "zh" and d.video is None and d.line("L1").text == "你好"
+    assert d.voice("C01").base == "jm_kumo" and d.voice("C02") is None
+    with pytest.raises(KeyError):
+        d.line("L2")

@@ -202,10 +202,12 @@ class DubbingApp(W.VBox):
                                  "untranslated": sum(ln.get("status") == "untranslated" for ln in lines)}
         dubbed = mtime("dub.json")
         if dubbed:
-            d = read_json(root / "dub.json")
-            out["dubbed"] = {"to": d.get("target"), "lines": sum(f.get("status") == "ok" for f in d.get("lines", [])),
+            from movietranslate.dub import load_dub
+
+            d = load_dub(ws)
+            out["dubbed"] = {"to": d.target, "lines": sum(f.status == "ok" for f in d.lines),
                              "at": dt.datetime.fromtimestamp(dubbed).strftime("%Y-%m-%d %H:%M")}
-            if d.get("video") is None and any(root.glob("dubbed.*")):
+            if d.video is None and any(root.glob("dubbed.*")):
                 out["stale"].append("video (made before the last re-dub)")
             for name, what in (("transcript.json", "lines"), ("characters.json", "characters"),
                                ("translation.json", "translation"), ("translation_edits.json", "translation")):
@@ -272,17 +274,15 @@ class DubbingApp(W.VBox):
 
     def _dubbed_clip(self, line_id: str):
         """The dubbed clip of one line (for A/B against the original), or None."""
-        import json
-
+        from movietranslate.dub import load_dub
+        from movietranslate.errors import StageError
         from movietranslate.media import read_wav
 
-        p = self.ws.root / "dub.json"
-        if not p.is_file():
+        try:
+            f = load_dub(self.ws).line(line_id)
+        except (StageError, KeyError):
             return None
-        for ln in json.loads(p.read_text()).get("lines", []):
-            if ln.get("line_id") == line_id and ln.get("clip") and Path(ln["clip"]).is_file():
-                return read_wav(ln["clip"])
-        return None
+        return read_wav(f.clip) if f.clip and Path(f.clip).is_file() else None
 
     def _show_panels(self, ws: Workspace, audio) -> None:
         from .cast_panel import CastPanel, SpeakerMap

@@ -203,12 +203,15 @@ class CastPanel(_StatePanel):
             return "", {}
         stamp = (st.st_mtime_ns, st.st_size)
         if self._dub_cache[0] != stamp:
+            from movietranslate.dub import load_dub
+            from movietranslate.errors import StageError
+
             try:
-                d = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                logger.warning("could not read %s: %s", p, exc)
-                d = {}
-            self._dub_cache = (stamp, str(d.get("target") or ""), dict(d.get("voices") or {}))
+                d = load_dub(self.ws)
+                self._dub_cache = (stamp, d.target, dict(d.voices))
+            except StageError as exc:
+                logger.warning("%s", exc)
+                self._dub_cache = (stamp, "", {})
         return self._dub_cache[1], self._dub_cache[2]
 
     def _translation_target(self) -> str:

@@ -4,7 +4,6 @@ play and download the dubbed film, and the quality report with its plots."""
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,20 +62,20 @@ class DubPanel(W.VBox):
         return result
 
     def load(self) -> None:
+        from movietranslate.dub import load_dub, load_report
+        from movietranslate.errors import StageError
+
         root = Path(self.ws.root)
-        dub_json = root / "dub.json"
-        if not dub_json.is_file():
+        try:
+            record = load_dub(self.ws)
+        except StageError:  # no dub yet (or one to redo): nothing to show
             return
-        d = json.loads(dub_json.read_text())
-        lines = d.get("lines", [])
+        lines = [f.to_dict() for f in record.lines]
         self.speeds = {ln["line_id"]: ln["speed_factor"] for ln in lines if ln.get("status") == "ok"}
-        rep_path = root / "report.json"
-        rep = {}
-        if rep_path.is_file():
-            try:
-                rep = json.loads(rep_path.read_text())
-            except ValueError:
-                rep = {}
+        try:
+            rep = load_report(self.ws)
+        except StageError:
+            rep = {}
         to_check = {r["id"]: r for r in rep.get("lines", []) if r.get("flag") == "check"}
         flags = {}
         for ln in lines:
