@@ -810,10 +810,15 @@ class DubRecord:
         return Voice.from_dict(v) if v else None
 
 
+def _root(ws) -> Path:
+    """A workspace's folder from a Workspace or a path (a Path's own ``.root`` is ``/``)."""
+    return Path(ws) if isinstance(ws, (str, os.PathLike)) else Path(ws.root)
+
+
 def load_dub(ws) -> DubRecord:
     """The workspace's last dub (``dub.json``); :class:`StageError` when there is none or
     it cannot be read (say which)."""
-    p = Path(getattr(ws, "root", ws)) / "dub.json"
+    p = _root(ws) / "dub.json"
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -830,7 +835,7 @@ def load_dub(ws) -> DubRecord:
 def load_report(ws) -> dict:
     """The workspace's dub report (``report.json``, see :mod:`movietranslate.report`);
     :class:`StageError` when there is none or it cannot be read."""
-    p = Path(getattr(ws, "root", ws)) / "report.json"
+    p = _root(ws) / "report.json"
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
