@@ -355,3 +355,21 @@ def test_flags_of_untranslated_lines_are_shown_filtered_and_can_be_accepted(tran
     assert load_translation(ws).line("L00002").status == "accepted"
     panel.accept([])
     assert "Select the lines" in panel.error
+
+
+def test_progress_shows_the_time_left_from_the_steps_own_pace():
+    import time
+
+    from widgets import StageProgress
+
+    p = StageProgress()
+    p.hook("synthesize", 0, 10)
+    assert p.eta_s is None
+    time.sleep(0.6)
+    p.hook("synthesize", 5, 10)              # half done in 0.6 s: about 0.6 s left
+    assert 0.4 <= p.eta_s <= 2.0
+    assert "left" in p._label.value and p._label.value.startswith("synthesize 50%")
+    p.hook("master", 0, 3)                   # a new step starts its own estimate
+    assert p.eta_s is None and "left" not in p._label.value
+    p.hook("master", 3, 3)
+    assert p.eta_s is None                   # finished: nothing left

@@ -34,6 +34,7 @@ class StageProgress(W.VBox):
     running = T.Bool(False).tag(sync=True)
     error = T.Unicode("").tag(sync=True)
     status = T.Unicode("idle").tag(sync=True)  # idle, running, done, cancelled, failed
+    eta_s = T.Float(None, allow_none=True).tag(sync=True)  # seconds left in the step (estimate)
 
     def __init__(self, **kwargs):
         self.token = CancelToken()
@@ -48,14 +49,24 @@ class StageProgress(W.VBox):
         super().__init__([W.HBox([self._bar, self._label, self._cancel]), self._error], **kwargs)
         self._thread: threading.Thread | None = None
         self._last_draw = 0.0
+        self._started: tuple[str, float, float] | None = None  # step, time, completed at its start
 
     # --- the hook
     def hook(self, step: str, completed: float, total: float | None, artifact: Any = None) -> None:
         if self.token.cancelled:
             raise Cancelled(f"stage step '{step}' was cancelled")
-        self.step, self.completed, self.total = step, float(completed), (None if total is None else float(total))
         now = time.monotonic()
-        if now - self._last_draw > 0.1 or (total is not None and completed >= total):
+        new_step = self._started is None or self._started[0] != step
+        if new_step or completed < self._started[2]:
+            self._started = (step, now, float(completed))
+        self.step, self.completed, self.total = step, float(completed), (None if total is None else float(total))
+        _, t0, c0 = self._started
+        done = float(completed) - c0
+        if total and done > 0 and now - t0 >= 0.5 and completed < total:  # the step's own pace so far
+            self.eta_s = (now - t0) * (float(total) - float(completed)) / done
+        else:
+            self.eta_s = None
+        if new_step or now - self._last_draw > 0.1 or (total is not None and completed >= total):
             self._last_draw = now
             self._draw()
 
@@ -66,7 +77,11 @@ class StageProgress(W.VBox):
             pct = f" {100 * self.completed / self.total:.0f}%"
         else:
             self._bar.max, self._bar.value, pct = 1, 0, ""
-        self._label.value = f"{self.step}{pct}"
+        left = ""
+        if self.eta_s is not None:
+            m, sec = divmod(int(round(self.eta_s)), 60)
+            left = f" · about {m}:{sec:02d} left"
+        self._label.value = f"{self.step}{pct}{left}"
 
     def cancel(self) -> None:
         self.token.cancel()
