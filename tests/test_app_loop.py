@@ -65,6 +65,21 @@ def test_a_dubbed_film_opens_as_it_was_left_and_one_line_is_redubbed(dubbed_film
     assert result.resynthesized == 0 and result.video is not None and result.video.is_file()
     assert app.workspace_state()["stale"] == []
 
+    # another voice for the character, heard at once on one of their lines (theirs only)
+    from movietranslate.dub import load_dub
+    from movietranslate.voices import get_tts
+
+    cid = app.table.transcript.lines[0].character
+    used = load_dub(app.ws).voice(cid)
+    other = next(v for v in get_tts("kokoro").stock_voices("en") if v.gender == used.gender and v.base != used.base)
+    app.cast_panel._edit("set_voice", cid, other.to_dict())
+    facts = app.cast_panel.redub_character(cid)
+    assert app.cast_panel.error == "" and facts["resynthesized"] == 1 and facts["line_id"] == lid
+    assert load_dub(app.ws).voice(cid).base == other.base
+    assert app.cast_panel.last_redub["character"] == cid
+    assert app.workspace_state()["stale"] == ["video (made before the last re-dub)"]
+    assert app._save_and_redub().resynthesized == 0
+
     # a translation edited after the dub makes it out of date
     app.table.set_translation(lid, "Another song, please.")
     app.save_edits()

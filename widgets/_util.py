@@ -81,3 +81,26 @@ def set_options(dropdown, options, keep=True) -> None:
         dropdown.value = old
     elif values and dropdown.value is None:
         dropdown.index = 0
+
+
+def ab_player(original, original_sr: int, dubbed, dubbed_sr: int, info: str = ""):
+    """Original (A) and new dub (B) side by side, and A then B back to back (autoplay),
+    with ``info`` (HTML) under them; ``original`` may be None (B alone)."""
+    import ipywidgets as W
+    import numpy as np
+
+    from movietranslate.voices import resample
+
+    dub = np.asarray(dubbed, np.float32)
+    parts = [W.VBox([W.HTML("<b>B: new dub</b>"), W.Audio(value=wav_bytes(dub, dubbed_sr), format="wav",
+                                                           autoplay=original is None)])]
+    if original is not None:
+        orig = np.asarray(original, np.float32)
+        both = np.concatenate([resample(orig, original_sr, dubbed_sr), np.zeros(int(0.4 * dubbed_sr), np.float32),
+                               dub])
+        parts = [W.VBox([W.HTML("<b>A: original</b>"),
+                         W.Audio(value=wav_bytes(orig, original_sr), format="wav", autoplay=False)]),
+                 *parts,
+                 W.VBox([W.HTML("<b>A then B</b>"), W.Audio(value=wav_bytes(both, dubbed_sr), format="wav",
+                                                           autoplay=True)])]
+    return W.VBox([W.HBox(parts), W.HTML(f'<span class="mt-redub-facts">{info}</span>')])

@@ -239,38 +239,59 @@ class DubbingApp(W.VBox):
                      + esc(", ".join(st["stale"])) + " edited since (Save and re-dub)</span>")
         self._state.value = html
 
+    def redub_character(self, character: str) -> dict:
+        """Save the edits, dub again without re-muxing (a character whose voice changed has
+        only their lines synthesized), and return their longest dubbed line for A/B."""
+        import time
+
+        t0 = time.perf_counter()
+        r = self._redub_without_video()
+        mine = [f for f in r.lines if f.character == character and f.status == "ok"]
+        if not mine:
+            return {"audio": None, "why": "no line of theirs was dubbed", "seconds": time.perf_counter() - t0}
+        return self._line_facts(r, max(mine, key=lambda f: f.duration).line_id, time.perf_counter() - t0)
+
+    def _redub_without_video(self):
+        from movietranslate import RunOptions, run
+        from movietranslate.dub import DubOptions
+
+        self.save_edits()
+        to = self.dub_panel.to if self.dub_panel is not None else self.target_language
+        tts = self.dub_panel.tts_backend if self.dub_panel is not None else None
+        r = run(None, self.ws, to=to, stages=("dub",), hook=self.progress.hook,
+                options=RunOptions(dub=DubOptions(target=to, backend=tts, video=False))).dub
+        if self.dub_panel is not None:
+            self.dub_panel.load()
+            self._dub_changed(None)
+        self.refresh_state()
+        return r
+
+    def _line_facts(self, r, line_id: str, seconds: float) -> dict:
+        from movietranslate.data import is_cjk
+        from movietranslate.media import read_wav
+
+        fit = next((f for f in r.lines if f.line_id == line_id), None)
+        if fit is None or fit.status != "ok":
+            why = "no such line" if fit is None else (fit.reason or fit.status)
+            return {"audio": None, "why": why, "seconds": seconds}
+        audio, sr = read_wav(fit.clip)
+        to = (r.report or {}).get("target") or self.target_language
+        row = next((x for x in (r.report or {}).get("lines", []) if x.get("id") == line_id), {})
+        return {"audio": audio, "sr": sr, "line_id": line_id, "start": fit.start, "end": fit.end,
+                "speed_factor": fit.speed_factor, "text": fit.text,
+                "back_transcription": row.get("back_transcription"),
+                "error_rate": row.get("cer" if is_cjk(to) else "wer"), "seconds": seconds,
+                "resynthesized": r.resynthesized, "timings": {k: round(v, 2) for k, v in r.timings.items()}}
+
     def redub_line(self, line_id: str) -> dict:
         """Save the edits and dub again without re-muxing the video (only what the edit
         touched is recomputed: its clip, its master chunk, its back-transcription chunk);
         returns the line's new clip and facts for the A/B player."""
         import time
 
-        from movietranslate import RunOptions, run
-        from movietranslate.data import is_cjk
-        from movietranslate.dub import DubOptions
-        from movietranslate.media import read_wav
-
         t0 = time.perf_counter()
-        self.save_edits()
-        to = self.dub_panel.to if self.dub_panel is not None else self.target_language
-        tts = self.dub_panel.tts_backend if self.dub_panel is not None else None
-        r = run(None, self.ws, to=to, stages=("dub",), hook=self.progress.hook,
-                options=RunOptions(dub=DubOptions(target=to, backend=tts, video=False))).dub
-        seconds = time.perf_counter() - t0
-        if self.dub_panel is not None:
-            self.dub_panel.load()
-            self._dub_changed(None)
-        self.refresh_state()
-        fit = next((f for f in r.lines if f.line_id == line_id), None)
-        if fit is None or fit.status != "ok":
-            why = "no such line" if fit is None else (fit.reason or fit.status)
-            return {"audio": None, "why": why, "seconds": seconds}
-        audio, sr = read_wav(fit.clip)
-        row = next((x for x in (r.report or {}).get("lines", []) if x.get("id") == line_id), {})
-        return {"audio": audio, "sr": sr, "speed_factor": fit.speed_factor, "text": fit.text,
-                "back_transcription": row.get("back_transcription"),
-                "error_rate": row.get("cer" if is_cjk(to) else "wer"), "seconds": seconds,
-                "resynthesized": r.resynthesized, "timings": {k: round(v, 2) for k, v in r.timings.items()}}
+        r = self._redub_without_video()
+        return self._line_facts(r, line_id, time.perf_counter() - t0)
 
     def _dubbed_clip(self, line_id: str):
         """The dubbed clip of one line (for A/B against the original), or None."""
@@ -293,6 +314,7 @@ class DubbingApp(W.VBox):
         to = self._translation_target(ws)
         if (ws.root / "characters.json").is_file():
             self.cast_panel = CastPanel(ws, audio=audio, to=to, on_change=self._cast_changed)
+            self.cast_panel.redub = self.redub_character
             self.speaker_map = SpeakerMap(ws, on_change=self._cast_changed)
             self._cast_changed(self.cast_panel.state)
             self._cast_box.children = [self.cast_panel, W.HTML("<h4>Voices map</h4>"), self.speaker_map]

@@ -21,7 +21,7 @@ import traitlets as T
 from movietranslate.cast import Cast, Character
 from movietranslate.errors import MovieTranslateError
 
-from ._util import esc, set_options, wav_bytes
+from ._util import ab_player, esc, set_options, wav_bytes
 from .lines import _colour  # the colour of a character in the line table and the timeline
 
 logger = logging.getLogger("movietranslate")
@@ -128,6 +128,7 @@ class CastPanel(_StatePanel):
     rows = T.List().tag(sync=True)
     last_audition_text = T.Unicode("").tag(sync=True)
     last_audition_line = T.Unicode("").tag(sync=True)
+    last_redub = T.Dict().tag(sync=True)  # the facts of the last "Re-dub their lines"
 
     def __init__(self, ws, *, audio: np.ndarray | None = None, sr: int = 16000, to: str | None = None,
                  on_change: Callable | None = None, **kwargs):
@@ -166,6 +167,11 @@ class CastPanel(_StatePanel):
         b_hear = W.Button(description="Audition voice", icon="volume-up")
         b_voice = W.Button(description="Use this voice", icon="check")
         b_voice.add_class("mt-use-voice")
+        b_redub = W.Button(description="Re-dub their lines", icon="refresh",
+                           tooltip="Dub this character's lines again with the voice in use and hear one")
+        b_redub.add_class("mt-redub-character")
+        b_redub.on_click(lambda _b: self.redub_character(self._who.value))
+        self.redub: Callable[[str], dict] | None = None  # set by the app: re-dub one character
         b_hear.add_class("mt-audition-voice")
         b_hear.on_click(lambda _b: self.audition_voice(self.voice_choice()))
         b_voice.on_click(lambda _b: self._edit("set_voice", self._who.value, self.voice_choice().to_dict())
@@ -182,7 +188,7 @@ class CastPanel(_StatePanel):
                           W.HBox([self._gender, b_gender, self._gender_note], layout=wrap),
                           W.HBox([self._absorb, b_merge], layout=wrap),
                           W.HBox([self._k, b_split, b_undo], layout=wrap), W.HBox([self._clip, b_play], layout=wrap),
-                          W.HBox([self._voice, b_hear, b_voice], layout=wrap),
+                          W.HBox([self._voice, b_hear, b_voice, b_redub], layout=wrap),
                           W.HBox([self._pitch, self._formant], layout=wrap),
                           self._player, self._msg], **kwargs)
         self._stock = self._stock_voices()
@@ -432,6 +438,40 @@ class CastPanel(_StatePanel):
         with self._player:
             from IPython.display import display
             display(W.Audio(value=wav_bytes(audio, sr), format="wav", autoplay=True))
+
+    def redub_character(self, character: str) -> dict | None:
+        """Dub the character's lines again (only theirs are synthesized when their voice
+        changed) and play one of them, original and new dub side by side."""
+        if not character:
+            self._msg.value = "<i>Pick a character first.</i>"
+            return None
+        if self.redub is None:
+            self.error = "Re-dubbing needs a dubbed workspace open in the dashboard."
+            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
+            return None
+        try:
+            facts = self.redub(character)
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into the kernel's event loop
+            self.error = f"Re-dub of {character} failed: {exc}"
+            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
+            return None
+        if not facts or facts.get("audio") is None:
+            self.error = f"{character} has no dubbed line: {(facts or {}).get('why', 'no clip')}"
+            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
+            return None
+        self.error = ""
+        self.last_redub = {k: v for k, v in facts.items() if k != "audio"} | {"character": character}
+        orig = None
+        if self.audio is not None and facts.get("start") is not None:
+            orig = self.audio[int(facts["start"] * self.sr):int(facts["end"] * self.sr)]
+        info = (f"{esc(character)}: {facts.get('resynthesized', 0)} line(s) dubbed again in "
+                f"{facts.get('seconds', 0):.1f} s; playing {esc(facts.get('line_id', ''))}")
+        box = ab_player(orig, self.sr, facts["audio"], int(facts["sr"]), info)
+        self._player.clear_output()
+        with self._player:
+            from IPython.display import display
+            display(box)
+        return facts
 
     def rename(self, character: str, name: str):
         return self._edit("rename", character, name)

@@ -14,7 +14,7 @@ import traitlets as T
 
 from movietranslate.data import Transcript
 
-from ._util import esc, fmt_time, wav_bytes
+from ._util import ab_player, esc, fmt_time, wav_bytes
 
 SORT_KEYS = ("start", "id", "character", "duration", "speed")
 
@@ -292,26 +292,14 @@ class LineTable(W.VBox):
         return facts
 
     def _show_ab(self, lid: str, facts: dict) -> None:
-        from movietranslate.voices import resample
-
-        dub, sr = np.asarray(facts["audio"], np.float32), int(facts["sr"])
-        self._player.clear_output()
-        parts = [W.VBox([W.HTML("<b>B: new dub</b>"), W.Audio(value=wav_bytes(dub, sr), format="wav",
-                                                                   autoplay=False)])]
-        if self.audio is not None:
-            orig = self.line_audio(lid)
-            both = np.concatenate([resample(orig, self.sr, sr), np.zeros(int(0.4 * sr), np.float32), dub])
-            parts = [W.VBox([W.HTML("<b>A: original</b>"),
-                             W.Audio(value=wav_bytes(orig, self.sr), format="wav", autoplay=False)]),
-                     *parts,
-                     W.VBox([W.HTML("<b>A then B</b>"),
-                             W.Audio(value=wav_bytes(both, sr), format="wav", autoplay=True)])]
         rate = facts.get("error_rate")
         heard = facts.get("back_transcription")
         info = (f"{esc(lid)} re-dubbed in {facts.get('seconds', 0):.1f} s; speed ×{facts.get('speed_factor', 1.0):.2f}"
                 + (f"; heard back as “{esc(heard)}”" if heard is not None else "")
                 + (f" (error {rate:.0%})" if rate is not None else ""))
-        box = W.VBox([W.HBox(parts), W.HTML(f'<span class="mt-redub-facts">{info}</span>')])
+        orig = self.line_audio(lid) if self.audio is not None else None
+        box = ab_player(orig, self.sr, facts["audio"], int(facts["sr"]), info)
+        self._player.clear_output()
         with self._player:
             from IPython.display import display
             display(box)
