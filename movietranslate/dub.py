@@ -1,19 +1,21 @@
 """The dub: a voice per character, line clips fitted to their time, a mix and a video.
 
-:func:`dub` runs the whole stage over a workspace::
+:func:`dub` runs the stage over a workspace as a chain of steps, each a function here or
+in the module that owns it::
 
-    result = dub("film.mp4", ws, transcript, texts, target="en", cast=cast)
+    cast_characters   a voice per character (casting: movietranslate.voices)
+    synthesize        each line's clip, fitted to its time (movietranslate.fit.fit_line)
+    render_soundtrack clips over the ducked original, mastered (movietranslate.soundtrack)
+    publish           subtitles and the muxed video (movietranslate.mix.mux)
+    build_report      back-transcription, voices, timing, loudness (movietranslate.report)
 
-Per line (:func:`fit_line`): synthesize at the natural rate and measure; if too long,
-raise the TTS speaking rate (at most ``tts_max_rate``), then time-stretch with pitch
-preserved (rubberband R3, else ffmpeg ``atempo``) up to ``stretch_cap`` of total speed,
-then borrow the free time after the line (up to the next line), else ask the translation
-for a shorter rendering (``shorten`` callback) and try again; as a last resort speed up to
-``stretch_max`` (never beyond 1.4) and cut the tail with a fade (recorded as overrun).
-A clip never overlaps the next line and a short line is never slowed down.
+    result = dub("film.mp4", ws, transcript, texts, options=DubOptions(target="en"), cast=cast)
 
 Each clip is stored under a key made of its text, voice, slot and options, so changing one
-line's text or one character's voice re-synthesizes only those clips, then re-mixes.
+line's text or one character's voice re-synthesizes only those clips, then re-mixes the
+master chunks they fall in. Lines the translation left ``untranslated`` are never
+synthesized: their stretch keeps the original audio. :func:`load_dub` and
+:func:`load_report` read the last dub back.
 """
 
 from __future__ import annotations
@@ -25,10 +27,7 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import tempfile
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .errors import BadInputError, StageError
-from .mix import MIX_RATE, MixOptions, MuxOptions
+from .fit import (FitOptions, _speakable_len, fit_line, has_speakable_text,  # noqa: F401 - re-exported
+                  time_stretch)
+from .mix import MixOptions
+from .mux import MuxOptions
 from .progress import ProgressHook, call_hook
 from .voices import CastingOptions, Voice
 from .language import same_language
@@ -46,32 +48,6 @@ logger = logging.getLogger("movietranslate")
 
 # shorten(line_id, text, max_seconds) -> a shorter rendering, or None
 ShortenFn = Callable[[str, str, float], "str | None"]
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """How a line's speech is fitted to its time (speed factors are ratios of durations)."""
-
-    tts_max_rate: float = 1.2     # the TTS's own speaking rate, at most
-    stretch_cap: float = 1.25     # total speed factor allowed before borrowing time / shortening
-    stretch_max: float = 1.4      # absolute limit of the total speed factor (never above 1.4)
-    min_speed: float = 0.9        # a short line is never slowed below this (we never slow at all)
-    min_gap: float = 0.05         # silence kept before the next line (s)
-    borrow: bool = True           # use free time after the line
-    shorten_tries: int = 1        # how often to ask the translation for a shorter text
-    min_rate_step: float = 1.05   # a line at most this much too long is stretched, not re-synthesized
-
-    def __post_init__(self):
-        if not (1.0 <= self.stretch_cap <= self.stretch_max <= 1.4):
-            raise BadInputError("Speed limits must satisfy 1 <= stretch_cap <= stretch_max <= 1.4.",
-                                accepted="stretch_cap 1.0-1.4, stretch_max up to 1.4")
-        if not (1.0 <= self.tts_max_rate <= 1.4):
-            raise BadInputError("tts_max_rate must be between 1.0 and 1.4.")
-        if not (1.0 <= self.min_rate_step <= self.stretch_cap):
-            raise BadInputError("min_rate_step must be between 1.0 and stretch_cap.")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -194,158 +170,6 @@ class DubResult:
                 "duration": self.duration, "mix": dict(self.mix_facts)}
 
 
-# ---------------------------------------------------------------- time stretch
-
-def time_stretch(audio: np.ndarray, sr: int, factor: float) -> np.ndarray:
-    """Speed up by ``factor`` (>1 shorter) with pitch preserved: rubberband R3 when the
-    ``rubberband`` program exists, else ffmpeg's ``atempo``. Shape ``(n,)``."""
-    if abs(factor - 1.0) < 1e-3 or len(audio) == 0:
-        return audio
-    import soundfile as sf
-
-    with tempfile.TemporaryDirectory(prefix="mt-stretch-") as d:
-        src, dst = Path(d) / "in.wav", Path(d) / "out.wav"
-        sf.write(src, np.asarray(audio, np.float32), sr, subtype="FLOAT")
-        rb = shutil.which("rubberband")
-        if rb:
-            cmd = [rb, "-q", "--fine", "-t", f"{1.0 / factor:.6f}", str(src), str(dst)]
-        else:
-            import imageio_ffmpeg
-
-            cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-                   "-af", f"atempo={factor:.6f}", "-c:a", "pcm_f32le", str(dst)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0 or not dst.is_file():
-            raise StageError(f"time-stretch failed: {res.stderr.strip()[-300:]}", stage="dub")
-        out, _ = sf.read(dst, dtype="float32")
-    if out.ndim > 1:
-        out = out.mean(axis=1)
-    return out.astype(np.float32)
-
-
-def _fade_cut(audio: np.ndarray, n: int, sr: int, fade: float = 0.03) -> np.ndarray:
-    out = audio[:n].copy()
-    f = min(len(out), int(fade * sr))
-    if f > 1:
-        out[-f:] *= np.linspace(1.0, 0.0, f, dtype=np.float32)
-    return out
-
-
-# ---------------------------------------------------------------- fitting one line
-
-def has_speakable_text(text: str | None) -> bool:
-    """True when ``text`` has at least one letter or digit (not just punctuation/space)."""
-    return bool(text) and any(unicodedata.category(ch)[0] in "LN" for ch in text)
-
-
-def fit_line(synth: Callable[[str, float], np.ndarray], text: str, sr: int, *, slot: float,
-             available: float, options: FitOptions | None = None, shorten: Callable[[str, float], str | None]
-             | None = None, predicted: float | None = None) -> tuple[np.ndarray, dict]:
-    """Fit one line's speech into ``slot`` seconds (``available`` with borrowing).
-
-    ``synth(text, rate) -> audio (n,)``; ``shorten(text, max_seconds) -> str | None``.
-    ``predicted``: the line's expected natural length (s), e.g. from the voice's pace so far.
-    When it is clearly too long for the slot, the line is synthesized straight at the
-    needed rate (one synthesis instead of two) and its natural length is estimated as
-    ``duration x rate`` (an upper bound: a TTS achieves at most its rate), flagged
-    ``natural_estimated``. Returns ``(audio, facts)`` with ``natural, duration, tts_rate,
-    stretch, speed_factor, overrun, borrowed, shortened, text, natural_estimated``.
-    """
-    o = options or FitOptions()
-    slot = max(slot, 0.05)
-    available = max(available, slot) if o.borrow else slot
-    tries = 0
-    shortened = False
-    while True:
-        a2 = None
-        rate = min((predicted or 0.0) / slot, o.tts_max_rate)
-        if predicted is not None and predicted > 1.1 * slot and rate > 1.01:
-            a2 = synth(text, rate)
-            d2 = max(len(a2) / sr, 1e-3)
-            need = d2 * rate / slot  # the rate this line needs (from its estimated natural length)
-            if need <= 1.0:  # predicted too long: it may fit at its own pace; measure it
-                a2 = None
-            elif need > rate * 1.03 and rate < o.tts_max_rate:  # predicted too short: faster
-                rate = min(need, o.tts_max_rate)
-                a2 = synth(text, rate)
-                d2 = max(len(a2) / sr, 1e-3)
-        if a2 is not None:
-            d1, tts_ratio, estimated = d2 * rate, rate, True
-        else:
-            estimated = False
-            a1 = synth(text, 1.0)
-            d1 = len(a1) / sr
-            if d1 <= slot or d1 == 0:
-                return a1, _facts(text, d1, d1, 1.0, 1.0, 0.0, 0.0, shortened)
-            rate = min(d1 / slot, o.tts_max_rate)
-            if rate <= o.min_rate_step:  # a few percent: a transparent stretch, no second synthesis
-                rate = 1.0
-            a2 = synth(text, rate) if rate > 1.0 else a1
-            d2 = max(len(a2) / sr, 1e-3)
-            tts_ratio = d1 / d2  # the rate the TTS really achieved
-            if tts_ratio > o.stretch_max:  # a TTS that overshoots: fall back to stretching
-                a2, d2, tts_ratio, rate = a1, d1, 1.0, 1.0
-        if d2 <= slot:
-            return a2, _facts(text, d1, d2, rate, 1.0, 0.0, 0.0, shortened, estimated=estimated)
-        # stretch within the cap
-        st = min(d2 / slot, max(1.0, o.stretch_cap / tts_ratio))
-        if d2 / st <= slot + 1e-3:
-            a3 = _stretch_exact(a2, sr, st)
-            return _place(a3, sr, slot, available, text, d1, rate, st, shortened, estimated)
-        if o.borrow and d2 / st <= available:
-            a3 = _stretch_exact(a2, sr, st)
-            return _place(a3, sr, slot, available, text, d1, rate, st, shortened, estimated)
-        if shorten is not None and tries < o.shorten_tries:
-            tries += 1
-            new = shorten(text, available)
-            if new and new.strip() and new.strip() != text.strip() and has_speakable_text(new):
-                if predicted is not None:
-                    predicted *= _speakable_len(new) / max(1, _speakable_len(text))
-                text, shortened = new.strip(), True
-                continue
-        st = min(d2 / available, max(1.0, o.stretch_max / tts_ratio))
-        a3 = _stretch_exact(a2, sr, st)
-        return _place(a3, sr, slot, available, text, d1, rate, st, shortened, estimated)
-
-
-def _stretch_exact(audio: np.ndarray, sr: int, st: float) -> np.ndarray:
-    """Time-stretch to exactly ``ceil(n / st)`` samples (so the speed never exceeds ``st``)."""
-    import math
-
-    n = int(math.ceil(len(audio) / st)) if st > 1.001 else len(audio)
-    out = time_stretch(audio, sr, st) if st > 1.001 else audio
-    if len(out) < n:
-        out = np.pad(out, (0, n - len(out)))
-    return out[:n]
-
-
-def _speakable_len(text: str) -> int:
-    """Letters and digits in ``text`` (a Mandarin character or a Latin letter each)."""
-    return sum(1 for ch in text or "" if unicodedata.category(ch)[0] in "LN")
-
-
-def _place(audio, sr, slot, available, text, d1, rate, st, shortened, estimated=False):
-    d = len(audio) / sr
-    overrun = 0.0
-    if d > available:
-        if d - available > 0.002:  # a sample or two of rounding is no overrun
-            overrun = d - available
-            audio = _fade_cut(audio, int(available * sr), sr)
-        else:
-            audio = audio[:int(available * sr)]
-    dur = len(audio) / sr
-    natural_final = d  # speed is measured on the uncut stretched clip
-    return audio, _facts(text, d1, natural_final, rate, st, overrun, max(0.0, dur - slot), shortened,
-                         placed=dur, estimated=estimated)
-
-
-def _facts(text, d1, d_final, rate, st, overrun, borrowed, shortened, placed=None, estimated=False):
-    speed = d1 / d_final if d_final > 0 else 1.0
-    return {"text": text, "natural": d1, "duration": d_final if placed is None else placed,
-            "tts_rate": rate, "stretch": st, "speed_factor": max(speed, 1.0) if speed > 0.999 else speed,
-            "overrun": overrun, "borrowed": borrowed, "shortened": shortened, "natural_estimated": estimated}
-
-
 # ---------------------------------------------------------------- inputs
 
 def translation_texts(translation) -> dict[str, str]:
@@ -434,78 +258,58 @@ class _Plan(NamedTuple):
     key: str
 
 
-def _load_original(ws, input_path: Path, digest: str, n: int):
-    """The original soundtrack at 48 kHz, channels kept, float32 ``(c, n)`` (exactly ``n``
-    samples: cut or padded with silence), cached in the workspace as ``.npy`` and read back
-    memory-mapped: a re-dub reads only the stretches it needs."""
-    from . import media
-    from .workspace import atomic_path
+def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping[str, str], fits,
+            track, o: DubOptions) -> Path | None:
+    """Write the subtitles (``DIR/target.srt``, ``DIR/source.srt`` when missing, a bilingual
+    ASS on request) and, when ``o.video``, mux the film's picture with the soundtrack
+    ``track`` and both subtitle tracks into ``DIR/dubbed.mp4|mkv`` (cached by what it is
+    made of; one muxed video kept). Returns the published video, or None."""
+    from . import subtitles
+    from .mux import mux
+    from .workspace import stable_hash
 
-    def compute(tmp: Path):
-        a = np.atleast_2d(np.asarray(media.load_audio(input_path, sr=MIX_RATE, mono=False), np.float32))[:2]
-        a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
-        with atomic_path(tmp / "original48k.npy") as t, open(t, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(a))
-        return {"channels": int(a.shape[0]), "seconds": round(a.shape[1] / MIX_RATE, 3)}
+    target_lines = [dataclasses.replace(ln, text=texts.get(ln.id, "").strip(), words=())
+                    for ln in lines if has_speakable_text(texts.get(ln.id))]
+    tgt_srt = ws.root / "target.srt"
+    src_srt = ws.root / "source.srt"
+    subtitles.write(target_lines, tgt_srt, language=o.target)
+    if not src_srt.is_file():
+        subtitles.write(list(lines), src_srt, language=transcript.language)
+    video_path = None
+    if o.video:
+        mux_key = stable_hash("mux", digest, track.key, [(f.line_id, f.text, f.status) for f in fits],
+                              [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language)
+        mux_dir = ws.root / "stages" / "mux" / mux_key[:20]
+        found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []
+        if found:
+            built = found[0]
+        else:
+            mux_dir.mkdir(parents=True, exist_ok=True)
+            subs = [(tgt_srt, o.target), (src_srt, transcript.language)]
+            if o.mux.bilingual:
+                bi = ws.root / "bilingual.ass"
+                subtitles.write(target_lines, bi, language=o.target,
+                                second={ln.id: ln.text for ln in lines}, second_language=transcript.language)
+                subs.append((bi, o.target))
+            built = mux(input_path, track.m4a or track.dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
+                        source_language=transcript.language, subtitles=subs, options=o.mux)
+            for old in mux_dir.parent.iterdir():  # one muxed video kept (it is as big as the film)
+                if old != mux_dir and old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+        for old in ws.root.glob("dubbed.*"):
+            if old.suffix != built.suffix:
+                old.unlink()
+        video_path = ws.publish(built, built.name)
+    return video_path
 
-    run = ws.run_stage("original-audio", inputs={"file": digest},
-                       options={"rate": MIX_RATE, "format": "npy", "samples": n}, model=None, compute=compute)
-    return np.load(run.path("original48k.npy"), mmap_mode="r"), run.key
 
+def cast_characters(ws, input_path: Path, cast, speakable, backend, o: DubOptions, *, hook=None):
+    """A voice for each character who has a line to dub: ``(voices, no_reference,
+    analysis_audio)``. Same gender, distinct base voices, pitch matched to each character's
+    reference audio (16 kHz analysis audio of the film); a voice a person chose, or the one
+    the last dub gave, is kept. ``no_reference``: characters cast by gender only."""
+    from .voices import cast_voices
 
-def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: DubOptions | None = None,
-        cast=None, shorten: ShortenFn | None = None, hook: ProgressHook | None = None,
-        asr_backend=None) -> DubResult:
-    """Dub a film into ``options.target``. See the module docstring.
-
-    ``transcript``: the source :class:`~movietranslate.data.Transcript` (times, characters);
-    ``translation``: a Translation, ``{line_id: text}`` or a target-language Transcript;
-    ``cast``: a :class:`~movietranslate.cast.Cast` (None: one voice for everyone);
-    ``shorten``: asked for a shorter rendering when a line cannot fit.
-    Writes ``DIR/dub.wav``, ``DIR/dub_speech.wav``, ``DIR/clips/<line>.wav``,
-    ``DIR/target.srt``, ``DIR/dubbed.mp4|mkv``, ``DIR/report.json``.
-    """
-    from . import media, subtitles
-    from .master import Master
-    from .mix import (SegmentCache, check_separator, duck_groups, duck_segment, duck_segment_key, mux,
-                      separator_identity)
-    from .voices import cast_voices, get_tts, pick_backend, render
-    from .workspace import atomic_write_json, stable_hash
-
-    o = options or DubOptions()
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    input_path = Path(input_path).expanduser().resolve()
-    info = media.validate(input_path)
-    digest = ws.input_digest(input_path)
-    duration = float(info.duration)
-    backend = pick_backend(o.target, o.backend)
-    check_separator(o.mix)
-    texts = translation_texts(translation)
-    if shorten is None and hasattr(translation, "shorten") and callable(translation.shorten):
-        shorten = translation.shorten  # type: ignore[assignment]
-    lines = sorted(transcript.lines, key=lambda ln: ln.start)
-    if not lines:
-        raise BadInputError("The transcript has no lines to dub.")
-    refused = refused_lines(translation)
-    speakable = [ln for ln in lines if ln.id not in refused and has_speakable_text(texts.get(ln.id))]
-    if not speakable:
-        if refused:
-            why = collections.Counter(refused.values())
-            raise BadInputError(
-                f"Nothing to dub: all {len(refused)} translated line(s) were left in the original language ("
-                + ", ".join(f"{r} ({k})" for r, k in why.most_common()) + ").",
-                accepted="fix, re-translate or accept the flagged lines (movietranslate translate ... --backend "
-                         "openai, or the dashboard's line table), or use a stronger translation model")
-        raise BadInputError("No line has translatable text to dub (every translated line is empty "
-                            "or punctuation only).", accepted="a translation with text for at least one line")
-    if refused:
-        logger.warning("dub: %d line(s) left in the original language, not dubbed: %s", len(refused),
-                       ", ".join(f"{r} ({k})" for r, k in collections.Counter(refused.values()).most_common()))
-    timings["prepare"] = time.perf_counter() - t0
-
-    # --- voices
-    t1 = time.perf_counter()
     characters = _characters_of(cast, speakable)
     analysis = None
     try:
@@ -522,10 +326,20 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         characters = _with_reference_files(ws, characters, speakable, analysis)
     voices = cast_voices(characters, o.target, options=dataclasses.replace(o.casting, backend=backend.name),
                          embeddings=emb, hook=hook)
-    timings["cast"] = time.perf_counter() - t1
+    return voices, no_reference, analysis
 
-    # --- clips
-    t2 = time.perf_counter()
+
+def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[str, str], voices, backend,
+               duration: float, o: DubOptions, *, shorten: ShortenFn | None = None,
+               hook=None) -> tuple[list[LineFit], int]:
+    """Each line's clip, fitted to its time (:func:`~movietranslate.fit.fit_line`), in
+    ``DIR/stages/clips`` under a key of its text, voice, slot and options (made only when
+    missing) and copied to ``DIR/clips/<line>.wav``: ``(fits, clips synthesized)``. Lines
+    without text, or ``refused`` (left untranslated), get a fit without a clip."""
+    from . import media
+    from .voices import get_tts, render
+    from .workspace import atomic_write_json, stable_hash
+
     clips_dir = ws.root / "clips"
     store = ws.root / "stages" / "clips"
     store.mkdir(parents=True, exist_ok=True)
@@ -612,6 +426,68 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
                             shortened=facts["shortened"], status="ok", clip=str(clips_dir / f"{ln.id}.wav"),
                             key=key[:24], natural_estimated=bool(facts.get("natural_estimated", False))))
         call_hook(hook, "synthesize", i + 1, len(lines))
+    return fits, resynth
+
+
+def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: DubOptions | None = None,
+        cast=None, shorten: ShortenFn | None = None, hook: ProgressHook | None = None,
+        asr_backend=None) -> DubResult:
+    """Dub a film into ``options.target``. See the module docstring.
+
+    ``transcript``: the source :class:`~movietranslate.data.Transcript` (times, characters);
+    ``translation``: a Translation, ``{line_id: text}`` or a target-language Transcript;
+    ``cast``: a :class:`~movietranslate.cast.Cast` (None: one voice for everyone);
+    ``shorten``: asked for a shorter rendering when a line cannot fit.
+    Writes ``DIR/dub.wav``, ``DIR/dub_speech.wav``, ``DIR/clips/<line>.wav``,
+    ``DIR/target.srt``, ``DIR/dubbed.mp4|mkv``, ``DIR/report.json``.
+    """
+    from . import media
+    from .mix import check_separator
+    from .soundtrack import render_soundtrack
+    from .voices import pick_backend
+    from .workspace import atomic_write_json
+
+    o = options or DubOptions()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    input_path = Path(input_path).expanduser().resolve()
+    info = media.validate(input_path)
+    digest = ws.input_digest(input_path)
+    duration = float(info.duration)
+    backend = pick_backend(o.target, o.backend)
+    check_separator(o.mix)
+    texts = translation_texts(translation)
+    if shorten is None and hasattr(translation, "shorten") and callable(translation.shorten):
+        shorten = translation.shorten  # type: ignore[assignment]
+    lines = sorted(transcript.lines, key=lambda ln: ln.start)
+    if not lines:
+        raise BadInputError("The transcript has no lines to dub.")
+    refused = refused_lines(translation)
+    speakable = [ln for ln in lines if ln.id not in refused and has_speakable_text(texts.get(ln.id))]
+    if not speakable:
+        if refused:
+            why = collections.Counter(refused.values())
+            raise BadInputError(
+                f"Nothing to dub: all {len(refused)} translated line(s) were left in the original language ("
+                + ", ".join(f"{r} ({k})" for r, k in why.most_common()) + ").",
+                accepted="fix, re-translate or accept the flagged lines (movietranslate translate ... --backend "
+                         "openai, or the dashboard's line table), or use a stronger translation model")
+        raise BadInputError("No line has translatable text to dub (every translated line is empty "
+                            "or punctuation only).", accepted="a translation with text for at least one line")
+    if refused:
+        logger.warning("dub: %d line(s) left in the original language, not dubbed: %s", len(refused),
+                       ", ".join(f"{r} ({k})" for r, k in collections.Counter(refused.values()).most_common()))
+    timings["prepare"] = time.perf_counter() - t0
+
+    # --- voices
+    t1 = time.perf_counter()
+    voices, no_reference, analysis = cast_characters(ws, input_path, cast, speakable, backend, o, hook=hook)
+    timings["cast"] = time.perf_counter() - t1
+
+    # --- clips
+    t2 = time.perf_counter()
+    fits, resynth = synthesize(ws, lines, speakable, texts, refused, voices, backend, duration, o,
+                               shorten=shorten, hook=hook)
     timings["synthesize"] = time.perf_counter() - t2
 
     # --- back-transcription for the report, on the other core while the mix and mux run
@@ -625,106 +501,15 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
         back = pool.submit(back_transcription_of, ws, fits, o.target, asr_backend, known)
 
-    # --- speech track, background, mix
+    # --- speech track, background, master (movietranslate.soundtrack)
     t3 = time.perf_counter()
-    n = int(round(duration * MIX_RATE))
-    speech = np.zeros(n, np.float32)
-    regions, placed = [], []
-    for f in fits:
-        if f.status != "ok":
-            continue
-        a = _clip48k(store, f.key)
-        s = int(round(f.start * MIX_RATE))
-        e = min(n, s + len(a))
-        if e > s:
-            speech[s:e] += a[: e - s]
-            placed.append((s, e, f.key))
-        regions.append((f.start, f.start + len(a) / MIX_RATE))
-    original, orig_key = _load_original(ws, input_path, digest, n)
-    channels = original.shape[0]
-    mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], o.mix.to_dict(),
-                          separator_identity(o.mix),
-                          o.mux.audio_codec, o.mux.audio_bitrate, o.mux.aac_coder)
-    master_dir = ws.root / "stages" / "master" / orig_key[:20]
-    use_aac = o.mux.audio_codec == "aac"
-    m4a = master_dir / "dub.m4a" if use_aac else None
-    dub_wav, speech_wav = ws.root / "dub.wav", ws.root / "dub_speech.wav"
-    last = _read_json(master_dir / "mix.json")
-    if (last.get("mix_key") == mix_key and dub_wav.is_file() and speech_wav.is_file()
-            and (m4a is None or m4a.is_file())):
-        mix_facts = last["facts"]
-    else:
-        master = Master(master_dir, sr=MIX_RATE, target_lufs=o.mix.loudness_lufs, ceiling_db=o.mix.true_peak_db,
-                        tolerance_lu=o.mix.gain_tolerance_lu, aac=use_aac,
-                        bitrate=o.mux.bitrate_bps(), coder=o.mux.aac_coder or None)
-        segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
-        gain_sp = np.float32(10 ** (o.mix.speech_gain_db / 20))
-        # Chunk by chunk: a chunk whose original, ducked (or separated) stretches and clips
-        # are as before is taken from the master's cache without being computed at all.
-        groups = duck_groups(regions, n, MIX_RATE, o.mix)
-        for ga, gb, regs in groups:
-            segs.used.add(duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, o.mix))
-        keys = []
-        for a, b in Master.bounds(n):
-            lo, hi = Master.context(a, b, n)
-            keys.append(stable_hash(
-                "mix-chunk", orig_key, channels, lo, hi, o.mix.to_dict(), separator_identity(o.mix),
-                [p for p in placed if p[0] < hi and p[1] > lo],
-                [(ga, gb, [(round(x, 4), round(y, 4)) for x, y in regs])
-                 for ga, gb, regs in groups if ga < hi and gb > lo]))
-
-        def pre_of(lo: int, hi: int) -> np.ndarray:
-            w = np.array(original[:, lo:hi], np.float32)
-            for ga, gb, regs in groups:
-                if ga < hi and gb > lo:
-                    seg = duck_segment(original, MIX_RATE, ga, gb, regs, o.mix, cache=segs)
-                    s0, s1 = max(ga, lo), min(gb, hi)
-                    w[:, s0 - lo:s1 - lo] = seg[:, s0 - ga:s1 - ga]
-            w += speech[None, lo:hi] * gain_sp
-            return w
-
-        mix_facts = master.render(wav_path=dub_wav, m4a_path=m4a, hook=hook, n=n, channels=channels,
-                                  keys=keys, pre_of=pre_of).to_dict()
-        segs.prune()  # keep the stretches of this dub only (bounded disk use)
-        logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
-        media.write_wav(speech_wav, speech, MIX_RATE)
-        atomic_write_json(master_dir / "mix.json", {"mix_key": mix_key, "facts": mix_facts})
+    track = render_soundtrack(ws, input_path, digest, duration, fits, o.mix, o.mux, hook=hook)
+    dub_wav, speech_wav, mix_facts = track.dub_wav, track.speech_wav, track.facts
     timings["mix"] = time.perf_counter() - t3
 
     # --- subtitles and video
     t4 = time.perf_counter()
-    target_lines = [dataclasses.replace(ln, text=texts.get(ln.id, "").strip(), words=())
-                    for ln in lines if has_speakable_text(texts.get(ln.id))]
-    tgt_srt = ws.root / "target.srt"
-    src_srt = ws.root / "source.srt"
-    subtitles.write(target_lines, tgt_srt, language=o.target)
-    if not src_srt.is_file():
-        subtitles.write(list(lines), src_srt, language=transcript.language)
-    video_path = None
-    if o.video:
-        mux_key = stable_hash("mux", digest, mix_key, [(f.line_id, f.text, f.status) for f in fits],
-                              [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language)
-        mux_dir = ws.root / "stages" / "mux" / mux_key[:20]
-        found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []
-        if found:
-            built = found[0]
-        else:
-            mux_dir.mkdir(parents=True, exist_ok=True)
-            subs = [(tgt_srt, o.target), (src_srt, transcript.language)]
-            if o.mux.bilingual:
-                bi = ws.root / "bilingual.ass"
-                subtitles.write(target_lines, bi, language=o.target,
-                                second={ln.id: ln.text for ln in lines}, second_language=transcript.language)
-                subs.append((bi, o.target))
-            built = mux(input_path, m4a or dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
-                        source_language=transcript.language, subtitles=subs, options=o.mux)
-            for old in mux_dir.parent.iterdir():  # one muxed video kept (it is as big as the film)
-                if old != mux_dir and old.is_dir():
-                    shutil.rmtree(old, ignore_errors=True)
-        for old in ws.root.glob("dubbed.*"):
-            if old.suffix != built.suffix:
-                old.unlink()
-        video_path = ws.publish(built, built.name)
+    video_path = publish(ws, input_path, digest, transcript, lines, texts, fits, track, o)
     timings["mux"] = time.perf_counter() - t4
     timings["total"] = time.perf_counter() - t0
 
@@ -869,39 +654,6 @@ def _keep_previous_voices(ws, characters, target: str) -> list:
     return out
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _clip48k(store: Path, key: str) -> np.ndarray:
-    """A clip of the store at the mix rate (the resampled copy cached beside it)."""
-    from . import media
-
-    p = store / f"{key}.48k.npy"
-    if p.is_file():
-        try:
-            return np.load(p)
-        except (OSError, ValueError):
-            pass
-    a, csr = media.read_wav(store / f"{key}.wav")
-    a = _to_rate(np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32), csr)
-    from .workspace import atomic_path
-
-    with atomic_path(p) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, a)
-    return a
-
-
-def _to_rate(a: np.ndarray, sr: int) -> np.ndarray:
-    from .voices import resample
-
-    return resample(a, sr, MIX_RATE)
-
-
 def voices_for(ws) -> dict[str, Voice]:
     """The voices used by the last dub of a workspace (``dub.json``)."""
     try:
@@ -918,11 +670,15 @@ __all__ = [
     "LineFit",
     "character_embeddings",
     "dub",
+    "cast_characters",
     "fit_line",
     "has_speakable_text",
+    "publish",
+    "synthesize",
     "load_dub",
     "load_report",
     "time_stretch",
+    "refused_lines",
     "translation_texts",
     "voices_for",
 ]

@@ -36,81 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .loudness import (HOP, RUNIN, _kfilters, hop_energy, integrated_from_hops,  # noqa: F401 - re-exported
+                       integrated_loudness, limit)
+
 logger = logging.getLogger("movietranslate")
 
-HOP = 4800          # 100 ms at 48 kHz: the loudness hop
 FRAME = 1024        # AAC frame
 CHUNK = 76800 * 19  # 1,459,200 samples = 30.4 s at 48 kHz (multiple of HOP and FRAME)
-RUNIN = 24000       # 0.5 s of K-weighting filter run-in
 MARGIN = 4800       # limiter context either side of a chunk
 PREROLL = 8 * FRAME  # AAC encoder pre-roll / post-roll
-
-
-# ---------------------------------------------------------------- loudness
-
-def _kfilters(sr: int):
-    """The two K-weighting biquads (high shelf, high pass) of BS.1770 at ``sr``, as
-    ``(b, a)`` pairs (coefficients from pyloudnorm's meter)."""
-    import pyloudnorm
-
-    m = pyloudnorm.Meter(sr)
-    return [(np.asarray(f.b, np.float64), np.asarray(f.a, np.float64))
-            for f in (m._filters["high_shelf"], m._filters["high_pass"])]
-
-
-def hop_energy(x: np.ndarray, sr: int, runin: np.ndarray | None = None, hop: int = HOP) -> np.ndarray:
-    """Sum of squares of the K-weighted signal per ``hop`` samples, shape ``(c, ceil(n/hop))``.
-
-    ``runin``: the samples just before ``x`` (filter state), or None at the start."""
-    from scipy.signal import lfilter
-
-    x = np.atleast_2d(np.asarray(x, np.float64))
-    r = 0 if runin is None else np.atleast_2d(runin).shape[1]
-    y = x if not r else np.concatenate([np.atleast_2d(runin).astype(np.float64), x], axis=1)
-    for b, a in _kfilters(sr):
-        y = lfilter(b, a, y, axis=1)
-    y = y[:, r:]
-    n = y.shape[1]
-    pad = (-n) % hop
-    if pad:
-        y = np.pad(y, ((0, 0), (0, pad)))
-    return np.square(y).reshape(y.shape[0], -1, hop).sum(axis=2)
-
-
-def integrated_from_hops(hops: np.ndarray, sr: int, n: int, hop: int = HOP) -> float:
-    """Integrated loudness (LUFS) from :func:`hop_energy` of a whole ``n``-sample track:
-    400 ms blocks of four hops with 75 % overlap, absolute gate -70 LUFS, relative gate
-    -10 LU. -inf for silence."""
-    hops = np.atleast_2d(hops)
-    block = 4 * hop
-    if n < 5 * hop:  # shorter than 0.5 s: measured as if padded with silence to 0.5 s
-        n = 5 * hop
-        hops = np.pad(hops, ((0, 0), (0, max(0, 5 - hops.shape[1]))))
-    n_blocks = int(np.round((n / sr - 0.4) / 0.1)) + 1
-    c = np.concatenate([np.zeros((hops.shape[0], 1)), np.cumsum(hops, axis=1)], axis=1)
-    j = np.arange(n_blocks)
-    hi = np.minimum(j + 4, hops.shape[1])
-    z = (c[:, hi] - c[:, np.minimum(j, hops.shape[1])]) / block
-    g = np.ones(hops.shape[0])  # L, R, C weigh 1 (surround channels are not mixed here)
-    power = (g[:, None] * z).sum(axis=0)
-    with np.errstate(divide="ignore"):
-        lj = -0.691 + 10 * np.log10(power)
-    keep = lj >= -70.0
-    if not keep.any():
-        return float("-inf")
-    rel = -0.691 + 10 * np.log10((g * z[:, keep].mean(axis=1)).sum()) - 10.0
-    keep &= lj > rel
-    if not keep.any():
-        return float("-inf")
-    with np.errstate(divide="ignore"):
-        return float(-0.691 + 10 * np.log10((g * z[:, keep].mean(axis=1)).sum()))
-
-
-def integrated_loudness(x: np.ndarray, sr: int) -> float:
-    """Integrated loudness (LUFS) of ``x`` ``(c, n)`` or ``(n,)``; -inf for silence."""
-    x = np.atleast_2d(x)
-    hop = sr // 10
-    return integrated_from_hops(hop_energy(x, sr, hop=hop), sr, x.shape[1], hop=hop)
 
 
 # ---------------------------------------------------------------- AAC in chunks
@@ -353,7 +287,6 @@ class Master:
         ceiling = float(10 ** (self.ceiling_db / 20))
 
         # 3. limited output per chunk (16-bit), with its hop energies and peak
-        from .mix import limit
 
         out_keys, heads, tails, peaks, e_out, limited, rendered = [], [], [], [], [], False, 0
         for k, (a, b) in enumerate(bounds):

@@ -26,9 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MissingBackendError, ModelError, StageError
+from .loudness import integrated_loudness, limit  # noqa: F401 - limit is re-exported
+from .mux import ISO639_2, MuxOptions, choose_container, lang3, mux  # noqa: F401 - re-exported (movietranslate.mux)
 from .registry import Registry
 
 logger = logging.getLogger("movietranslate")
+
 
 MIX_RATE = 48000
 
@@ -327,9 +330,7 @@ def _duck(x: np.ndarray, sr: int, regions, o: MixOptions) -> np.ndarray:
 
 def loudness(audio: np.ndarray, sr: int) -> float:
     """Integrated loudness (LUFS, EBU R128 / ITU-R BS.1770); -inf for silence. (One
-    implementation: :func:`movietranslate.master.integrated_loudness`.)"""
-    from .master import integrated_loudness
-
+    implementation: :func:`movietranslate.loudness.integrated_loudness`.)"""
     return integrated_loudness(audio, sr)
 
 
@@ -370,154 +371,6 @@ def mix(speech: np.ndarray, bed: np.ndarray, sr: int, options: MixOptions | None
 def _r(x: float) -> float | None:
     return round(float(x), 2) if np.isfinite(x) else None
 
-
-def limit(x: np.ndarray, sr: int, ceiling: float, window: float = 0.02) -> np.ndarray:
-    """A look-ahead peak limiter: a smooth gain, never above what keeps every sample under
-    ``ceiling`` (min-filter then moving average over a shorter window). Only the stretches
-    around samples over the ceiling are filtered (the gain is 1 elsewhere)."""
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-    x = np.atleast_2d(x)
-    peak = np.max(np.abs(x), axis=0)
-    over = np.flatnonzero(peak > ceiling)
-    if not len(over):
-        return x.astype(np.float32)
-    w = max(1, int(window * sr))
-    reach = 3 * w + 2  # support of the two filters, with room to spare
-    g = np.ones(x.shape[1], np.float64)
-    breaks = np.flatnonzero(np.diff(over) > 2 * reach)
-    firsts = np.concatenate([[over[0]], over[breaks + 1]])
-    lasts = np.concatenate([over[breaks], [over[-1]]])
-    for a, b in zip(firsts, lasts):
-        lo, hi = max(0, a - 2 * reach), min(x.shape[1], b + 2 * reach + 1)
-        need = np.minimum(1.0, ceiling / np.maximum(peak[lo:hi], 1e-9))
-        gl = uniform_filter1d(minimum_filter1d(need, size=2 * w + 1), size=w)
-        ia, ib = max(0, a - reach) - lo, min(x.shape[1], b + reach + 1) - lo
-        g[lo + ia:lo + ib] = gl[ia:ib]
-    y = x * g[None, :]
-    return np.clip(y, -ceiling, ceiling).astype(np.float32)
-
-
-# ---------------------------------------------------------------- mux
-
-from .language import ISO639_2  # noqa: E402,F401 - kept here for older imports
-MP4_VIDEO = {"h264", "hevc", "mpeg4", "av1", "vp9"}
-MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac"}
-
-
-def lang3(code: str | None) -> str:
-    """The ISO 639-2 tag of ``code`` for container metadata (see :mod:`movietranslate.language`)."""
-    from .language import iso639_2
-
-    return iso639_2(code)
-
-
-@dataclass(frozen=True)
-class MuxOptions:
-    container: str = "auto"          # "auto", "mp4" or "mkv"
-    audio_codec: str = "aac"
-    audio_bitrate: str = "192k"
-    aac_coder: str = "fast"          # ffmpeg's AAC coder: "fast" (about 1.5x quicker) or "twoloop"
-    subtitles: bool = True
-    burn_in: bool = False            # burn the target subtitles into the picture (re-encodes video)
-    bilingual: bool = False          # add a bilingual ASS track (target over source)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def bitrate_bps(self) -> int:
-        """``audio_bitrate`` in bits per second (``"192k"`` -> 192000)."""
-        t = str(self.audio_bitrate).strip().lower()
-        try:
-            return int(float(t.rstrip("k")) * (1000 if t.endswith("k") else 1))
-        except ValueError:
-            from .errors import BadInputError
-
-            raise BadInputError(f"Unreadable audio bitrate {self.audio_bitrate!r}.",
-                                accepted="e.g. 192k or 192000") from None
-
-
-def choose_container(info, options: MuxOptions) -> str:
-    """``mp4`` when the video codec fits MP4 (or it is re-encoded), else ``mkv``."""
-    if options.container in ("mp4", "mkv"):
-        return options.container
-    v = info.video
-    if v is None or options.burn_in:
-        return "mp4"
-    return "mp4" if v.codec in MP4_VIDEO else "mkv"
-
-
-def mux(input_path: str | os.PathLike, dub_wav: str | os.PathLike, out_path: str | os.PathLike, *,
-        target_language: str, source_language: str | None,
-        subtitles: Sequence[tuple[str | os.PathLike, str]] = (), options: MuxOptions | None = None,
-        ffmpeg: str | None = None) -> Path:
-    """Write the dubbed video (atomically). ``dub_wav``: the dubbed track, a WAV (encoded
-    with ``options.audio_codec``) or an AAC ``.m4a`` (copied). ``subtitles``: ``(file,
-    language)`` pairs, target first. Returns the path written (its suffix is the container used)."""
-    from . import media
-    from .workspace import atomic_path
-
-    o = options or MuxOptions()
-    info = media.probe(input_path)
-    if ffmpeg is None:
-        import imageio_ffmpeg
-
-        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    container = choose_container(info, o)
-    out_path = Path(out_path).with_suffix("." + container)
-    args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-i", str(input_path), "-i", str(dub_wav)]
-    subs = list(subtitles) if o.subtitles else []
-    for s, _ in subs:
-        args += ["-i", str(s)]
-    maps = []
-    if info.video is not None:
-        maps += ["-map", "0:v:0"]
-    maps += ["-map", "1:a:0"]
-    has_orig = info.audio is not None
-    if has_orig:
-        maps += ["-map", "0:a:0"]
-    for i in range(len(subs)):
-        maps += ["-map", f"{i + 2}:0"]
-    args += maps
-    if info.video is not None:
-        if o.burn_in and subs:
-            sub = str(subs[0][0]).replace("\\", "/").replace(":", r"\:").replace("'", r"\'")
-            args += ["-vf", f"subtitles='{sub}'", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
-                     "-pix_fmt", "yuv420p"]
-        else:
-            args += ["-c:v", "copy"]
-    if Path(dub_wav).suffix.lower() == ".m4a":  # encoded already (movietranslate.master): copied
-        args += ["-c:a:0", "copy"]
-    else:
-        args += ["-c:a:0", o.audio_codec, "-b:a:0", o.audio_bitrate]
-        if o.audio_codec == "aac" and o.aac_coder:
-            args += ["-aac_coder", o.aac_coder]
-    if has_orig:
-        if container == "mp4" and info.audio.codec not in MP4_AUDIO:
-            args += ["-c:a:1", "aac", "-b:a:1", o.audio_bitrate]
-        else:
-            args += ["-c:a:1", "copy"]
-    for i, (path, _) in enumerate(subs):
-        codec = "mov_text" if container == "mp4" else ("ass" if str(path).lower().endswith(".ass") else "srt")
-        args += [f"-c:s:{i}", codec]
-    args += ["-metadata:s:a:0", f"language={lang3(target_language)}",
-             "-metadata:s:a:0", f"title=Dub ({target_language})",
-             "-disposition:a:0", "default"]
-    if has_orig:
-        args += ["-metadata:s:a:1", f"language={lang3(source_language or info.audio.language)}",
-                 "-metadata:s:a:1", "title=Original", "-disposition:a:1", "0"]
-    for i, (_, lang) in enumerate(subs):
-        args += [f"-metadata:s:s:{i}", f"language={lang3(lang)}",
-                 f"-disposition:s:{i}", "default" if i == 0 else "0"]
-    if container == "mp4":
-        args += ["-movflags", "+faststart"]
-    with atomic_path(out_path) as tmp:
-        cmd = args + ["-f", "mp4" if container == "mp4" else "matroska", str(tmp)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise StageError(f"ffmpeg failed: {res.stderr.strip()[-800:]}", stage="mux")
-    return out_path
 
 
 __all__ = [

@@ -102,9 +102,15 @@ class TranslationPanel(W.VBox):
             tr = run_translation(None, self.ws, to=self.to, backend=self.translator or self.backend,
                                  glossary=glossary, hook=self.hook, **kw, **extra)
         except (MovieTranslateError, ValueError) as exc:
-            self.error = str(exc)
-            self._msg.value = f'<span style="color:#b00020">⚠ {esc(exc)}</span>'
-            return None
+            return self._fail(str(exc))
+        return self._done(tr)
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self._msg.value = f'<span style="color:#b00020">⚠ {esc(message)}</span>'
+        return None
+
+    def _done(self, tr):
         self.error = ""
         self._show(tr)
         if self.on_change is not None:
@@ -153,21 +159,13 @@ class TranslationPanel(W.VBox):
         from movietranslate.translate import accept_line
 
         if not lines:
-            self.error = "Select the lines to accept."
-            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
-            return None
+            return self._fail("Select the lines to accept.")
         try:
             for lid in lines:
                 tr = accept_line(self.ws, lid)
         except (MovieTranslateError, KeyError, FileNotFoundError) as exc:
-            self.error = f"Cannot accept: {exc}"
-            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
-            return None
-        self.error = ""
-        self._show(tr)
-        if self.on_change is not None:
-            self.on_change(tr)
-        return tr
+            return self._fail(f"Cannot accept: {exc}")
+        return self._done(tr)
 
     def translate(self):
         """Translate every line (cached lines come from the cache)."""
@@ -176,7 +174,5 @@ class TranslationPanel(W.VBox):
     def retranslate(self, lines: list[str] | None = None, *, character: str | None = None):
         """Ask exactly these lines (or one character's lines) afresh."""
         if not lines and not character:
-            self.error = "Select lines (or a character) to re-translate."
-            self._msg.value = f'<span style="color:#b00020">⚠ {esc(self.error)}</span>'
-            return None
+            return self._fail("Select lines (or a character) to re-translate.")
         return self._run(lines=list(lines or ()), character=character, retranslate=True)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
+from ..language import NAMES as _NAMES
 from .glossary import Glossary
 
 #: Problem codes, most severe first (the first problem of a line gives its reason).
@@ -44,14 +45,6 @@ CODES = ("empty", "markup", "copy_of_source", "not_target_language", "truncated"
 #: Codes that make a line ``untranslated`` by default (TranslationOptions.block_on).
 BLOCKING = ("empty", "markup", "copy_of_source", "not_target_language", "truncated")
 
-_NAMES = {"en": "English", "zh": "Chinese", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
-          "fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
-          "ru": "Russian", "nl": "Dutch", "pl": "Polish", "tr": "Turkish", "ar": "Arabic",
-          "hi": "Hindi", "vi": "Vietnamese", "id": "Indonesian", "th": "Thai", "sv": "Swedish",
-          "uk": "Ukrainian", "cs": "Czech", "el": "Greek", "he": "Hebrew", "fa": "Persian",
-          "da": "Danish", "no": "Norwegian", "fi": "Finnish", "hu": "Hungarian", "ro": "Romanian",
-          "bg": "Bulgarian", "ca": "Catalan", "ms": "Malay", "bn": "Bengali", "ta": "Tamil",
-          "sk": "Slovak", "hr": "Croatian", "sr": "Serbian", "gl": "Galician", "la": "Latin"}
 
 # scripts written by a language (default: Latin); the first is the one the line must be in
 _LANG_SCRIPTS = {

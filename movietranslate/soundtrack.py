@@ -1,0 +1,164 @@
+"""The dubbed soundtrack: the clips placed on the film's timeline, the original voice
+removed only where dubbed lines play (ducking, or a separator), mastered to the loudness
+target in cached chunks (:mod:`movietranslate.master`).
+
+:func:`render_soundtrack` writes ``DIR/dub.wav`` (the mix, the film's channels, 48 kHz),
+``DIR/dub_speech.wav`` (the dubbed speech alone) and, for AAC, the encoded track the mux
+copies. A dub whose clips, times, original and options are as before is not mixed again;
+an edited line recomputes the master chunks it touches only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .mix import MIX_RATE
+
+logger = logging.getLogger("movietranslate")
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """``key``: what determines the mix (the original, the placed clips, the options)."""
+
+    dub_wav: Path
+    speech_wav: Path
+    m4a: Path | None
+    facts: dict
+    key: str
+
+
+def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, mix, mux, *,
+                      hook=None) -> Soundtrack:
+    """Mix the clips of ``fits`` (the dub's lines; those with status ``ok`` play) over the
+    original soundtrack of ``input_path`` (``digest``: its content hash; ``duration`` in
+    seconds) with the mix options ``mix`` and the mux options ``mux`` (codec, bitrate)."""
+    from . import media
+    from .master import Master
+    from .mix import SegmentCache, duck_groups, duck_segment, duck_segment_key, separator_identity
+    from .workspace import atomic_write_json, stable_hash
+
+    store = ws.root / "stages" / "clips"
+    n = int(round(duration * MIX_RATE))
+    speech = np.zeros(n, np.float32)
+    regions, placed = [], []
+    for f in fits:
+        if f.status != "ok":
+            continue
+        a = _clip48k(store, f.key)
+        s = int(round(f.start * MIX_RATE))
+        e = min(n, s + len(a))
+        if e > s:
+            speech[s:e] += a[: e - s]
+            placed.append((s, e, f.key))
+        regions.append((f.start, f.start + len(a) / MIX_RATE))
+    original, orig_key = _load_original(ws, input_path, digest, n)
+    channels = original.shape[0]
+    mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], mix.to_dict(),
+                          separator_identity(mix),
+                          mux.audio_codec, mux.audio_bitrate, mux.aac_coder)
+    master_dir = ws.root / "stages" / "master" / orig_key[:20]
+    use_aac = mux.audio_codec == "aac"
+    m4a = master_dir / "dub.m4a" if use_aac else None
+    dub_wav, speech_wav = ws.root / "dub.wav", ws.root / "dub_speech.wav"
+    last = _read_json(master_dir / "mix.json")
+    if (last.get("mix_key") == mix_key and dub_wav.is_file() and speech_wav.is_file()
+            and (m4a is None or m4a.is_file())):
+        mix_facts = last["facts"]
+    else:
+        master = Master(master_dir, sr=MIX_RATE, target_lufs=mix.loudness_lufs, ceiling_db=mix.true_peak_db,
+                        tolerance_lu=mix.gain_tolerance_lu, aac=use_aac,
+                        bitrate=mux.bitrate_bps(), coder=mux.aac_coder or None)
+        segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
+        gain_sp = np.float32(10 ** (mix.speech_gain_db / 20))
+        # Chunk by chunk: a chunk whose original, ducked (or separated) stretches and clips
+        # are as before is taken from the master's cache without being computed at all.
+        groups = duck_groups(regions, n, MIX_RATE, mix)
+        for ga, gb, regs in groups:
+            segs.used.add(duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, mix))
+        keys = []
+        for a, b in Master.bounds(n):
+            lo, hi = Master.context(a, b, n)
+            keys.append(stable_hash(
+                "mix-chunk", orig_key, channels, lo, hi, mix.to_dict(), separator_identity(mix),
+                [p for p in placed if p[0] < hi and p[1] > lo],
+                [(ga, gb, [(round(x, 4), round(y, 4)) for x, y in regs])
+                 for ga, gb, regs in groups if ga < hi and gb > lo]))
+
+        def pre_of(lo: int, hi: int) -> np.ndarray:
+            w = np.array(original[:, lo:hi], np.float32)
+            for ga, gb, regs in groups:
+                if ga < hi and gb > lo:
+                    seg = duck_segment(original, MIX_RATE, ga, gb, regs, mix, cache=segs)
+                    s0, s1 = max(ga, lo), min(gb, hi)
+                    w[:, s0 - lo:s1 - lo] = seg[:, s0 - ga:s1 - ga]
+            w += speech[None, lo:hi] * gain_sp
+            return w
+
+        mix_facts = master.render(wav_path=dub_wav, m4a_path=m4a, hook=hook, n=n, channels=channels,
+                                  keys=keys, pre_of=pre_of).to_dict()
+        segs.prune()  # keep the stretches of this dub only (bounded disk use)
+        logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
+        media.write_wav(speech_wav, speech, MIX_RATE)
+        atomic_write_json(master_dir / "mix.json", {"mix_key": mix_key, "facts": mix_facts})
+    return Soundtrack(dub_wav, speech_wav, m4a, mix_facts, mix_key)
+
+
+def _load_original(ws, input_path: Path, digest: str, n: int):
+    """The original soundtrack at 48 kHz, channels kept, float32 ``(c, n)`` (exactly ``n``
+    samples: cut or padded with silence), cached in the workspace as ``.npy`` and read back
+    memory-mapped: a re-dub reads only the stretches it needs."""
+    from . import media
+    from .workspace import atomic_path
+
+    def compute(tmp: Path):
+        a = np.atleast_2d(np.asarray(media.load_audio(input_path, sr=MIX_RATE, mono=False), np.float32))[:2]
+        a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
+        with atomic_path(tmp / "original48k.npy") as t, open(t, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(a))
+        return {"channels": int(a.shape[0]), "seconds": round(a.shape[1] / MIX_RATE, 3)}
+
+    run = ws.run_stage("original-audio", inputs={"file": digest},
+                       options={"rate": MIX_RATE, "format": "npy", "samples": n}, model=None, compute=compute)
+    return np.load(run.path("original48k.npy"), mmap_mode="r"), run.key
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _clip48k(store: Path, key: str) -> np.ndarray:
+    """A clip of the store at the mix rate (the resampled copy cached beside it)."""
+    from . import media
+
+    p = store / f"{key}.48k.npy"
+    if p.is_file():
+        try:
+            return np.load(p)
+        except (OSError, ValueError):
+            pass
+    a, csr = media.read_wav(store / f"{key}.wav")
+    a = _to_rate(np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32), csr)
+    from .workspace import atomic_path
+
+    with atomic_path(p) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, a)
+    return a
+
+
+def _to_rate(a: np.ndarray, sr: int) -> np.ndarray:
+    from .voices import resample
+
+    return resample(a, sr, MIX_RATE)
+
+
+__all__ = ["Soundtrack", "render_soundtrack"]
