@@ -20,7 +20,7 @@ loudness hops). Every step keeps its result per chunk, keyed by the content it d
    the tests compare the joined stream with a one-pass encode).
 
 :meth:`Master.render` returns the facts and writes ``dub.wav`` (16-bit PCM) and
-``dub.m4a`` (the AAC track, copied into the video by :func:`movietranslate.mix.mux`).
+``dub.m4a`` (the AAC track, copied into the video by :func:`movietranslate.mux.mux`).
 """
 
 from __future__ import annotations
