@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
-
+from .casting import cast_characters, character_embeddings, voices_for  # noqa: F401 - re-exported
 from .errors import BadInputError, StageError
 from .fit import (FitOptions, _speakable_len, fit_line, has_speakable_text,  # noqa: F401 - re-exported
                   time_stretch)
@@ -42,7 +41,6 @@ from .mix import MixOptions
 from .mux import MuxOptions
 from .progress import ProgressHook, call_hook
 from .voices import CastingOptions, Voice
-from .language import same_language
 
 logger = logging.getLogger("movietranslate")
 
@@ -198,55 +196,6 @@ def refused_lines(translation) -> dict[str, str]:
     return out
 
 
-def _characters_of(cast, lines) -> list:
-    """The characters who speak ``lines`` (a default narrator when there is no cast)."""
-    from types import SimpleNamespace
-
-    ids = []
-    for ln in lines:
-        cid = ln.character or "C00"
-        if cid not in ids:
-            ids.append(cid)
-    known = {c.id: c for c in (cast or ())}
-    out = []
-    for cid in ids:
-        if cid in known:
-            out.append(known[cid])
-        else:
-            out.append(SimpleNamespace(id=cid, name=cid, gender="unknown", centroid=(), median_f0=None,
-                                       voice=None, reference_clips=(), speech_seconds=0.0))
-    return out
-
-
-def character_embeddings(characters, lines, audio16k: np.ndarray | None, *, min_seconds: float = 1.0,
-                         ws=None) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Speaker embeddings of each character measured in the film's audio (reference clips,
-    else the character's lines). Returns ``({id: embedding}, [ids with no usable audio])``.
-    With a workspace ``ws`` the embeddings are cached there by the audio's content."""
-    from .report import cached_embedding
-
-    out, missing = {}, []
-    sr = 16000
-    for c in characters:
-        spans = [(cl.start, cl.end) for cl in (getattr(c, "reference_clips", ()) or ())]
-        if sum(e - s for s, e in spans) < min_seconds:
-            spans = [(ln.start, ln.end) for ln in lines if (ln.character or "C00") == c.id]
-        pieces = []
-        if audio16k is not None:
-            for s, e in spans:
-                seg = audio16k[max(0, int(s * sr)):int(e * sr)]
-                if len(seg):
-                    pieces.append(seg)
-        total = sum(len(p) for p in pieces) / sr
-        if total < min_seconds or not pieces or max(np.max(np.abs(p)) for p in pieces) < 1e-3:
-            missing.append(c.id)
-            continue
-        out[c.id] = cached_embedding(ws, np.concatenate(pieces)[: sr * 30])
-    return out, missing
-
-
-# ---------------------------------------------------------------- the stage
-
 class _Plan(NamedTuple):
     text: str
     voice: Voice
@@ -301,32 +250,6 @@ def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping
                 old.unlink()
         video_path = ws.publish(built, built.name)
     return video_path
-
-
-def cast_characters(ws, input_path: Path, cast, speakable, backend, o: DubOptions, *, hook=None):
-    """A voice for each character who has a line to dub: ``(voices, no_reference,
-    analysis_audio)``. Same gender, distinct base voices, pitch matched to each character's
-    reference audio (16 kHz analysis audio of the film); a voice a person chose, or the one
-    the last dub gave, is kept. ``no_reference``: characters cast by gender only."""
-    from .voices import cast_voices
-
-    characters = _characters_of(cast, speakable)
-    analysis = None
-    try:
-        from .pipeline import prepare_media
-
-        analysis = prepare_media(input_path, ws).audio()
-    except Exception as exc:  # noqa: BLE001 - casting works without the film's audio
-        logger.warning("no analysis audio for casting: %s", exc)
-    emb, no_reference = character_embeddings(characters, speakable, analysis, ws=ws)
-    for cid in no_reference:
-        logger.warning("character %s has no usable reference audio; casting by gender only", cid)
-    characters = _keep_previous_voices(ws, characters, o.target)
-    if backend.name == "xtts":
-        characters = _with_reference_files(ws, characters, speakable, analysis)
-    voices = cast_voices(characters, o.target, options=dataclasses.replace(o.casting, backend=backend.name),
-                         embeddings=emb, hook=hook)
-    return voices, no_reference, analysis
 
 
 def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[str, str], voices, backend,
@@ -542,34 +465,6 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     return result
 
 
-def _with_reference_files(ws, characters, lines, audio16k, *, min_seconds: float = 3.0,
-                          max_seconds: float = 15.0) -> list:
-    """For cloning: each character's reference clips (else lines) cut from the film's audio
-    into ``DIR/references/<id>.wav``; a character with less than ``min_seconds`` of audio
-    gets none (casting then says which character has no usable reference clip)."""
-    from types import SimpleNamespace
-
-    from . import media
-
-    out = []
-    folder = ws.root / "references"
-    for c in characters:
-        spans = [(cl.start, cl.end) for cl in (getattr(c, "reference_clips", ()) or ())]
-        if sum(e - s for s, e in spans) < min_seconds:
-            spans = [(ln.start, ln.end) for ln in lines if (ln.character or "C00") == c.id]
-        files: tuple[str, ...] = ()
-        if audio16k is not None:
-            pieces = [audio16k[int(s * 16000):int(e * 16000)] for s, e in spans]
-            audio = np.concatenate(pieces)[: int(max_seconds * 16000)] if pieces else np.zeros(0, np.float32)
-            if len(audio) >= min_seconds * 16000 and np.max(np.abs(audio)) > 1e-3:
-                path = folder / f"{c.id}.wav"
-                media.write_wav(path, audio, 16000)
-                files = (str(path),)
-        out.append(SimpleNamespace(**{**(dataclasses.asdict(c) if dataclasses.is_dataclass(c) else vars(c)),
-                                      "reference_files": files}))
-    return out
-
-
 @dataclass(frozen=True)
 class DubRecord:
     """The last dub of a workspace as ``dub.json`` holds it (:func:`load_dub`)."""
@@ -627,39 +522,6 @@ def load_report(ws) -> dict:
         raise StageError(f"{p.parent} has no dub report yet.", stage="dub") from None
     except (OSError, ValueError) as exc:
         raise StageError(f"{p} cannot be read ({exc}); dub again to rewrite it.", stage="dub") from None
-
-
-def _keep_previous_voices(ws, characters, target: str) -> list:
-    """Characters without a voice of their own keep the voice the last dub of this workspace
-    gave them (so re-dubbing after one override does not recast everyone), unless it is
-    now someone's chosen voice."""
-    from types import SimpleNamespace
-
-    try:
-        prev = load_dub(ws)
-    except StageError:
-        return list(characters)
-    if not same_language(prev.target, target):
-        return list(characters)
-    chosen = {Voice.from_dict(c.voice).key for c in characters if getattr(c, "voice", None)}
-    out = []
-    for c in characters:
-        old = prev.voices.get(c.id)
-        if not getattr(c, "voice", None) and old and Voice.from_dict(old).key not in chosen:
-            if dataclasses.is_dataclass(c):
-                c = dataclasses.replace(c, voice=old)
-            else:
-                c = SimpleNamespace(**{**vars(c), "voice": old})
-        out.append(c)
-    return out
-
-
-def voices_for(ws) -> dict[str, Voice]:
-    """The voices used by the last dub of a workspace (``dub.json``)."""
-    try:
-        return {k: Voice.from_dict(v) for k, v in load_dub(ws).voices.items()}
-    except StageError:
-        return {}
 
 
 __all__ = [
