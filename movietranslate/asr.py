@@ -147,6 +147,16 @@ class FasterWhisperBackend:
         return " ".join(s.text.strip() for s in segments).strip()
 
 
+def translate_lines(transcript, audio16k: np.ndarray, backend=None) -> dict[str, str]:
+    """English for each line of ``transcript``: Whisper's translate task on the line's own
+    audio (16 kHz, with 0.15 s either side). ``backend``: a faster-whisper backend (None:
+    the bundled one)."""
+    backend = backend or get_backend("faster-whisper")
+    return {ln.id: backend.translate_segment(audio16k[max(0, int((ln.start - 0.15) * SAMPLE_RATE)):
+                                                       int((ln.end + 0.15) * SAMPLE_RATE)], transcript.language)
+            for ln in transcript.lines}
+
+
 # ---------------------------------------------------------------- speech the first pass missed
 
 def speech_stretches(audio: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:

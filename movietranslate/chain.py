@@ -227,14 +227,10 @@ def _whisper_lines(film, to, transcript) -> dict[str, str]:
     if base(to) != "en":
         raise BadInputError(f"Dubbing into {to!r} needs the translation stage.",
                             accepted="--to en (Whisper speech translation) or install the translate stage")
-    from .asr import get_backend
+    from .asr import translate_lines
     from .media import load_audio
 
-    asr = get_backend("faster-whisper")
-    audio = load_audio(film)
-    return {ln.id: asr.translate_segment(audio[max(0, int((ln.start - 0.15) * 16000)):
-                                               int((ln.end + 0.15) * 16000)], transcript.language)
-            for ln in transcript.lines}
+    return translate_lines(transcript, load_audio(film))
 
 
 def _shortener(ws, to, transcript, translation, o: RunOptions):

@@ -141,9 +141,9 @@ def register(app: typer.Typer, friendly) -> None:
                    + (", " + str(sum(check.values())) + " to check: "
                       + ", ".join(f"{why} ({k})" for why, k in check.items()) if check else ""))
         if left:
-            typer.echo(f"Lines left in the original language are not dubbed. Fix them in the line table, "
-                       f"re-translate them (--line ID) with a stronger backend (see: movietranslate backends), "
-                       f"or accept them as they are.", err=True)
+            typer.echo("Lines left in the original language are not dubbed. Fix them in the line table, "
+                       "re-translate them (--line ID) with a stronger backend (see: movietranslate backends), "
+                       "or accept them as they are.", err=True)
             if not allow_partial:
                 raise typer.Exit(3)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .asr import translate_lines  # noqa: F401 - kept importable from here
 from .progress import ProgressHook, call_hook
 
 logger = logging.getLogger("movietranslate")
@@ -168,15 +169,6 @@ def _assign_speakers(transcript, audio16k: np.ndarray):
                                reference_clips=tuple(Clip(ln.start, ln.end) for ln in mine),
                                median_f0=f0))
     return transcript.with_lines(lines), Cast(tuple(chars))
-
-
-def translate_lines(transcript, audio16k: np.ndarray, backend) -> dict[str, str]:
-    """English for each line: Whisper's translate task on the line's audio."""
-    out = {}
-    for ln in transcript.lines:
-        seg = audio16k[max(0, int((ln.start - 0.15) * 16000)):int((ln.end + 0.15) * 16000)]
-        out[ln.id] = backend.translate_segment(seg, language=transcript.language)
-    return out
 
 
 def run_demo(workdir: str | os.PathLike, hook: ProgressHook | None = None) -> dict:

@@ -45,8 +45,6 @@ class MuxOptions:
         try:
             return int(float(t.rstrip("k")) * (1000 if t.endswith("k") else 1))
         except ValueError:
-            from .errors import BadInputError
-
             raise BadInputError(f"Unreadable audio bitrate {self.audio_bitrate!r}.",
                                 accepted="e.g. 192k or 192000") from None
 

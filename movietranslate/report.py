@@ -187,16 +187,14 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
             # the next line's first word, whose midpoint fell 40 ms inside it). A clip whose
             # words cover under a third of it is recognised again on its own, in place of
             # what the chunk gave it.
+            line_of = {i: line for i, (line, _) in _assign_indexed(found["words"], chunk, silence_margin)}
             covered: dict[str, float] = {}
-            for i, (line, _) in _assign_indexed(found["words"], chunk, silence_margin):
+            for i, line in line_of.items():
                 w = found["words"][i]
                 covered[line] = covered.get(line, 0.0) + max(0.0, w[1] - w[0])
             again = [f for f in chunk if f.duration >= 0.4 and covered.get(f.line_id, 0.0) < f.duration / 3]
-            if again:
-                redo = {f.line_id for f in again}
-                drop = {i for i, (line, _) in _assign_indexed(found["words"], chunk, silence_margin)
-                        if line in redo}
-                found["words"] = [w for i, w in enumerate(found["words"]) if i not in drop]
+            redo = {f.line_id for f in again}
+            found["words"] = [w for i, w in enumerate(found["words"]) if line_of.get(i) not in redo]
             for f in again:
                 a = clip_of(f)
                 pad = np.zeros(int(0.3 * 16000), np.float32)

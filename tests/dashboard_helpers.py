@@ -42,6 +42,27 @@ def status(url: str) -> int:
 
 
 @contextlib.contextmanager
+def dashboard_page(pw, dashboard: dict, profile: Path, *, film: str, width: int = 1300, height: int = 1000,
+                   screenshot: Path | None = None):
+    """A page of headless Chromium (Debian's) logged in to ``dashboard`` with ``film`` picked
+    in the film list ("Use this film"); a full-page screenshot to ``screenshot`` at the end."""
+    ctx = pw.chromium.launch_persistent_context(
+        user_data_dir=str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS,
+        accept_downloads=True, viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    try:
+        page.goto(dashboard["base"] + f"?token={dashboard['token']}", timeout=120_000)
+        page.wait_for_selector("button.mt-run", timeout=120_000)
+        page.select_option(".mt-film-choice select", label=film)
+        page.click("button.mt-use-film")
+        yield page
+    finally:
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+        ctx.close()
+
+
+@contextlib.contextmanager
 def running_dashboard(films: Path, work: Path, timeout: float = 90.0):
     """``{"base", "token", "work", "films"}`` of a dashboard serving ``films`` with its
     workspaces in ``work``; the CLI and the Voila server it started are stopped after."""

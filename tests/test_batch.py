@@ -58,7 +58,7 @@ def test_two_films_have_outputs_and_executed_notebooks(batch_run):
         assert f["counts"]["dubbed"] == json.loads((wd / "report.json").read_text())["dubbed_lines"] >= 1
         assert json.loads((wd / "batch_summary.json").read_text())["counts"] == f["counts"]
     assert report["summary"]["untranslated_lines"] == sum(f["counts"]["untranslated"] for f in ok)
-    assert f"line(s) left in the original language in" in proc.stdout
+    assert "line(s) left in the original language in" in proc.stdout
     assert "white" in texts["grid_id2_vcd_swwp2s"]          # "set white with p two soon"
     assert "歌" in texts["IT0011W0001"]                       # 换一首歌
     from movietranslate.media import probe

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard_helpers import CHROMIUM, FLAGS, ROOT, running_dashboard, status as _status
+from dashboard_helpers import ROOT, dashboard_page, running_dashboard, status as _status
 
 CLIP = "asr_zh/IT0011W0001.wav"  # Mandarin "换一首歌" (one woman), dubbed into English offline
 FILM = "IT0011W0001.mp4"         # the clip with a picture, made by the fixture
@@ -23,8 +23,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def dashboard(media_dir, ffmpeg_exe, tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium chromium-driver)")
     films = tmp_path_factory.mktemp("films")
     subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "testsrc2=size=320x240:rate=25", "-i", str(media_dir / CLIP), "-shortest",
@@ -64,73 +62,63 @@ def test_dashboard_flow_in_chromium(dashboard, tmp_path):
 
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
-            headless=True, args=FLAGS, accept_downloads=True, viewport={"width": 1300, "height": 1000})
-        page = ctx.new_page()
-        try:
-            page.goto(dashboard["base"] + f"?token={dashboard['token']}", timeout=120_000)
-            page.wait_for_selector("button.mt-run", timeout=120_000)
-            page.select_option(".mt-film-choice select", label=FILM)
-            page.click("button.mt-use-film")
-            page.wait_for_selector(".mt-picker-msg >> text=audio", timeout=30_000)
-            page.select_option(".mt-target select", label="English")
-            page.click("button.mt-run")
-            # the line table fills once the stages have run
-            page.wait_for_selector("table.mt-lines tbody tr", timeout=240_000)
-            page.wait_for_function(  # the translation and the dub land after the transcript
-                "() => { const td = document.querySelector('table.mt-lines td.mt-translation');"
-                " return td && td.textContent.trim().length > 0; }", timeout=120_000)
-            assert page.locator(".mt-error").inner_text().strip() == ""
-            rows = page.locator("table.mt-lines tbody tr")
-            assert rows.count() >= 1
-            source = page.locator("table.mt-lines td.mt-source").first.inner_text()
-            assert "歌" in source  # the reference is 换一首歌
-            translation = page.locator("table.mt-lines td.mt-translation").first.inner_text()
-            assert translation.strip() and not any("\u4e00" <= ch <= "\u9fff" for ch in translation)
+    with sync_api.sync_playwright() as pw, \
+            dashboard_page(pw, dashboard, tmp_path / "chromium-profile", film=FILM,
+                           screenshot=artifacts / "dashboard.png") as page:
+        page.wait_for_selector(".mt-picker-msg >> text=audio", timeout=30_000)
+        page.select_option(".mt-target select", label="English")
+        page.click("button.mt-run")
+        # the line table fills once the stages have run
+        page.wait_for_selector("table.mt-lines tbody tr", timeout=240_000)
+        page.wait_for_function(  # the translation and the dub land after the transcript
+            "() => { const td = document.querySelector('table.mt-lines td.mt-translation');"
+            " return td && td.textContent.trim().length > 0; }", timeout=120_000)
+        assert page.locator(".mt-error").inner_text().strip() == ""
+        rows = page.locator("table.mt-lines tbody tr")
+        assert rows.count() >= 1
+        source = page.locator("table.mt-lines td.mt-source").first.inner_text()
+        assert "歌" in source  # the reference is 换一首歌
+        translation = page.locator("table.mt-lines td.mt-translation").first.inner_text()
+        assert translation.strip() and not any("\u4e00" <= ch <= "\u9fff" for ch in translation)
 
-            characters = page.locator("table.mt-lines td.mt-character").all_inner_texts()
-            assert [c.strip() for c in characters] == ["Speaker 1"]  # the characters stage found her
-            page.get_by_role("tab", name="Characters").click()
-            page.fill(".mt-rename-name input", "Commander Grid")
-            page.click("button.mt-rename")
-            page.get_by_role("tab", name="Lines").click()
-            page.wait_for_selector("table.mt-lines td.mt-character >> text=Commander Grid", timeout=30_000)
-            saved_cast = (dashboard["work"] / Path(FILM).stem / "characters.json").read_text()
-            assert "Commander Grid" in saved_cast  # the rename is saved, not just shown
+        characters = page.locator("table.mt-lines td.mt-character").all_inner_texts()
+        assert [c.strip() for c in characters] == ["Speaker 1"]  # the characters stage found her
+        page.get_by_role("tab", name="Characters").click()
+        page.fill(".mt-rename-name input", "Commander Grid")
+        page.click("button.mt-rename")
+        page.get_by_role("tab", name="Lines").click()
+        page.wait_for_selector("table.mt-lines td.mt-character >> text=Commander Grid", timeout=30_000)
+        saved_cast = (dashboard["work"] / Path(FILM).stem / "characters.json").read_text()
+        assert "Commander Grid" in saved_cast  # the rename is saved, not just shown
 
-            first = page.locator("table.mt-lines tbody tr").first.get_attribute("data-line")
-            page.select_option(".mt-line-select select", index=0)
-            page.wait_for_function(
-                "() => document.querySelector('.mt-edit-text textarea').value.length > 0", timeout=30_000)
-            page.fill(".mt-edit-text textarea", "Edited in the browser")
-            page.click("button.mt-apply-edit")
-            page.wait_for_selector(
-                f"table.mt-lines tr[data-line='{first}'] td.mt-source >> text=Edited in the browser",
-                timeout=30_000)
+        first = page.locator("table.mt-lines tbody tr").first.get_attribute("data-line")
+        page.select_option(".mt-line-select select", index=0)
+        page.wait_for_function(
+            "() => document.querySelector('.mt-edit-text textarea').value.length > 0", timeout=30_000)
+        page.fill(".mt-edit-text textarea", "Edited in the browser")
+        page.click("button.mt-apply-edit")
+        page.wait_for_selector(
+            f"table.mt-lines tr[data-line='{first}'] td.mt-source >> text=Edited in the browser",
+            timeout=30_000)
 
-            # the timeline (an anywidget with its bundled JavaScript) draws the waveform
-            page.get_by_role("tab", name="Timeline").click()
-            page.wait_for_function(
-                "() => { const i = document.querySelector('img.mt-timeline-canvas');"
-                " return i && i.complete && i.naturalWidth > 200; }", timeout=30_000)
-            assert page.locator("audio").count() == 0
-            box = page.locator("img.mt-timeline-canvas").bounding_box()
-            # click inside the spoken line (0.05-1.35 s of a 2 s window): its audio starts playing
-            page.mouse.click(box["x"] + 0.35 * box["width"], box["y"] + 0.3 * box["height"])
-            page.wait_for_selector("audio", state="attached", timeout=30_000)
+        # the timeline (an anywidget with its bundled JavaScript) draws the waveform
+        page.get_by_role("tab", name="Timeline").click()
+        page.wait_for_function(
+            "() => { const i = document.querySelector('img.mt-timeline-canvas');"
+            " return i && i.complete && i.naturalWidth > 200; }", timeout=30_000)
+        assert page.locator("audio").count() == 0
+        box = page.locator("img.mt-timeline-canvas").bounding_box()
+        # click inside the spoken line (0.05-1.35 s of a 2 s window): its audio starts playing
+        page.mouse.click(box["x"] + 0.35 * box["width"], box["y"] + 0.3 * box["height"])
+        page.wait_for_selector("audio", state="attached", timeout=30_000)
 
-            page.get_by_role("tab", name="Downloads").click()
-            page.wait_for_selector(".mt-downloads a.mt-download", timeout=30_000)
-            link = page.locator(".mt-downloads a.mt-download").filter(has_text="dubbed.mp4").first
-            with page.expect_download(timeout=30_000) as dl:
-                link.click()
-            saved = tmp_path / dl.value.suggested_filename
-            dl.value.save_as(saved)
-        finally:
-            page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
-            ctx.close()
+        page.get_by_role("tab", name="Downloads").click()
+        page.wait_for_selector(".mt-downloads a.mt-download", timeout=30_000)
+        link = page.locator(".mt-downloads a.mt-download").filter(has_text="dubbed.mp4").first
+        with page.expect_download(timeout=30_000) as dl:
+            link.click()
+        saved = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(saved)
     assert saved.name == "dubbed.mp4"
     info = probe(saved)
     source = probe(Path(dashboard["films"]) / FILM)

@@ -10,11 +10,10 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from dashboard_helpers import CHROMIUM, FLAGS, ROOT, running_dashboard
+from dashboard_helpers import ROOT, dashboard_page, running_dashboard
 
 pytest.importorskip("voila")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -69,75 +68,65 @@ def test_the_edit_loop_in_chromium(dubbed_dialogue, tmp_path):
     assert line["available"] >= 3.0
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    with running_dashboard(films, work) as d, sync_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
-            headless=True, args=FLAGS, accept_downloads=True, viewport={"width": 1400, "height": 1100})
-        page = ctx.new_page()
-        try:
-            page.goto(d["base"] + f"?token={d['token']}", timeout=120_000)
-            page.wait_for_selector("button.mt-run", timeout=120_000)
-            page.select_option(".mt-film-choice select", label=film.name)
-            page.click("button.mt-use-film")
-            # the film opens as it was left: dubbed into Mandarin, the menu says so
-            page.wait_for_selector(".mt-state >> text=dubbed into zh", timeout=120_000)
-            assert page.locator(".mt-target select").evaluate("s => s.options[s.selectedIndex].text") == "Chinese"
-            assert "out of date" not in page.locator(".mt-state").inner_text()
-            for tab in TABS:
-                page.get_by_role("tab", name=tab).click()
-                page.wait_for_timeout(300)
-                page.screenshot(path=str(artifacts / f"loop-{tab.lower()}.png"), full_page=True)
+    with running_dashboard(films, work) as d, sync_api.sync_playwright() as pw, \
+            dashboard_page(pw, d, tmp_path / "chromium-profile", film=film.name, width=1400, height=1100,
+                           screenshot=artifacts / "dashboard-loop.png") as page:
+        # the film opens as it was left: dubbed into Mandarin, the menu says so
+        page.wait_for_selector(".mt-state >> text=dubbed into zh", timeout=120_000)
+        assert page.locator(".mt-target select").evaluate("s => s.options[s.selectedIndex].text") == "Chinese"
+        assert "out of date" not in page.locator(".mt-state").inner_text()
+        for tab in TABS:
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(artifacts / f"loop-{tab.lower()}.png"), full_page=True)
 
-            # rename one character
-            page.get_by_role("tab", name="Characters").click()
-            _pick(page, ".mt-rename-who select", f"({renamed})")
-            page.fill(".mt-rename-name input", "Detective Lin")
-            page.click("button.mt-rename")
-            page.get_by_role("tab", name="Lines").click()
-            page.wait_for_selector("table.mt-lines td.mt-character >> text=Detective Lin", timeout=30_000)
+        # rename one character
+        page.get_by_role("tab", name="Characters").click()
+        _pick(page, ".mt-rename-who select", f"({renamed})")
+        page.fill(".mt-rename-name input", "Detective Lin")
+        page.click("button.mt-rename")
+        page.get_by_role("tab", name="Lines").click()
+        page.wait_for_selector("table.mt-lines td.mt-character >> text=Detective Lin", timeout=30_000)
 
-            # another character gets another voice
-            page.get_by_role("tab", name="Characters").click()
-            _pick(page, ".mt-rename-who select", f"({revoiced})")
-            options = page.locator(".mt-voice select option").all_inner_texts()
-            old_voice = before["voices"][revoiced]["name"] or before["voices"][revoiced]["base"]
-            pick = next(o for o in options[1:] if old_voice not in o and "kokoro:" in o)
-            page.select_option(".mt-voice select", label=pick)
-            page.click("button.mt-use-voice")
-            page.wait_for_function(
-                "(v) => document.querySelector('.mt-cast').textContent.includes(v)",
-                arg=pick.split(" ")[0].rstrip(","), timeout=30_000)
+        # another character gets another voice
+        page.get_by_role("tab", name="Characters").click()
+        _pick(page, ".mt-rename-who select", f"({revoiced})")
+        options = page.locator(".mt-voice select option").all_inner_texts()
+        old_voice = before["voices"][revoiced]["name"] or before["voices"][revoiced]["base"]
+        pick = next(o for o in options[1:] if old_voice not in o and "kokoro:" in o)
+        page.select_option(".mt-voice select", label=pick)
+        page.click("button.mt-use-voice")
+        page.wait_for_function(
+            "(v) => document.querySelector('.mt-cast').textContent.includes(v)",
+            arg=pick.split(" ")[0].rstrip(","), timeout=30_000)
 
-            # edit one line's translation, re-dub it alone and hear it beside the original
-            page.get_by_role("tab", name="Lines").click()
-            _pick(page, ".mt-line-select select", line["line_id"] + " ")
-            page.wait_for_function(
-                "() => document.querySelector('.mt-edit-translation textarea').value.length > 0", timeout=30_000)
-            page.fill(".mt-edit-translation textarea", NEW_LINE)
-            page.click("button.mt-redub-line")
-            page.wait_for_selector(".mt-redub-facts", timeout=300_000)
-            facts = page.locator(".mt-redub-facts").inner_text()
-            assert f"{line['line_id']} re-dubbed" in facts and "heard back as" in facts
-            assert page.locator("audio").count() >= 3  # A, B, A then B
-            page.screenshot(path=str(artifacts / "loop-redub-line.png"), full_page=True)
-            page.wait_for_selector(".mt-state >> text=made before the last re-dub", timeout=30_000)
+        # edit one line's translation, re-dub it alone and hear it beside the original
+        page.get_by_role("tab", name="Lines").click()
+        _pick(page, ".mt-line-select select", line["line_id"] + " ")
+        page.wait_for_function(
+            "() => document.querySelector('.mt-edit-translation textarea').value.length > 0", timeout=30_000)
+        page.fill(".mt-edit-translation textarea", NEW_LINE)
+        page.click("button.mt-redub-line")
+        page.wait_for_selector(".mt-redub-facts", timeout=300_000)
+        facts = page.locator(".mt-redub-facts").inner_text()
+        assert f"{line['line_id']} re-dubbed" in facts and "heard back as" in facts
+        assert page.locator("audio").count() >= 3  # A, B, A then B
+        page.screenshot(path=str(artifacts / "loop-redub-line.png"), full_page=True)
+        page.wait_for_selector(".mt-state >> text=made before the last re-dub", timeout=30_000)
 
-            # publish: the video is made again from the caches
-            page.click("button.mt-save-redub")
-            page.wait_for_function(
-                "() => { const s = document.querySelector('.mt-state'); return s &&"
-                " s.textContent.includes('dubbed into zh') && !s.textContent.includes('out of date'); }",
-                timeout=300_000)
-            page.get_by_role("tab", name="Downloads").click()
-            link = page.locator(".mt-downloads a.mt-download").filter(has_text="dubbed.mp4").first
-            with page.expect_download(timeout=60_000) as dl:
-                link.click()
-            saved = tmp_path / dl.value.suggested_filename
-            dl.value.save_as(saved)
-            page.screenshot(path=str(artifacts / "loop-downloads.png"), full_page=True)
-        finally:
-            page.screenshot(path=str(artifacts / "dashboard-loop.png"), full_page=True)
-            ctx.close()
+        # publish: the video is made again from the caches
+        page.click("button.mt-save-redub")
+        page.wait_for_function(
+            "() => { const s = document.querySelector('.mt-state'); return s &&"
+            " s.textContent.includes('dubbed into zh') && !s.textContent.includes('out of date'); }",
+            timeout=300_000)
+        page.get_by_role("tab", name="Downloads").click()
+        link = page.locator(".mt-downloads a.mt-download").filter(has_text="dubbed.mp4").first
+        with page.expect_download(timeout=60_000) as dl:
+            link.click()
+        saved = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(saved)
+        page.screenshot(path=str(artifacts / "loop-downloads.png"), full_page=True)
 
     assert saved.name == "dubbed.mp4"
     info = probe(saved)

@@ -613,45 +613,53 @@ def test_dub_with_the_demucs_separator(zh_dub, tiny_demucs, dialogue_video, stm_
     assert not np.allclose(a, b, atol=1e-2)
 
 
+def _line_fit(i, start, dur):
+    from movietranslate.dub import LineFit
+
+    return LineFit(f"L{i}", "C01", "v", f"line {i}", start, start + dur, dur, dur, dur, 1.0, 1.0, 1.0,
+                   0.0, 0.0, 0.5, key=f"k{i}")
+
+
+class _Scripted:
+    """A recogniser from a script: ``chunk`` words for audio over 3 s (a chunk), ``alone``
+    words for a clip recognised on its own; ``calls`` holds the seconds of audio it got."""
+
+    identity = "scripted"
+
+    def __init__(self, chunk, alone):
+        self.chunk, self.alone, self.calls = chunk, alone, []
+
+    def recognize(self, audio, options):
+        from movietranslate.asr import RawRecognition
+
+        self.calls.append(len(audio) / 16000)
+        return RawRecognition(self.chunk if len(audio) / 16000 > 3 else self.alone, "en", 1.0)
+
+
+def _clip(f):
+    return np.full(int(f.duration * 16000), 0.1, np.float32)
+
+
 def test_back_transcription_recognises_a_skipped_clip_alone_and_drops_made_up_words(tmp_path):
     """A decoder that skips a sentence in a chunk (as Whisper without timestamp tokens did on
     the English demo) gets that clip again on its own; words in the silence after the last
     clip are dropped. The recogniser here is scripted, the bookkeeping is real."""
-    from movietranslate.asr import RawRecognition
     from movietranslate.data import Word
-    from movietranslate.dub import LineFit
     from movietranslate.report import back_transcribe_chunks
     from movietranslate.workspace import Workspace
 
-    sr = 16000
-
-    def fit(i, start, dur):
-        return LineFit(f"L{i}", "C01", "v", f"line {i}", start, start + dur, dur, dur, dur, 1.0, 1.0, 1.0,
-                       0.0, 0.0, 0.5, key=f"k{i}")
-
-    fits = [fit(1, 1.0, 1.0), fit(2, 3.0, 1.0), fit(3, 5.0, 1.0)]
-    calls = []
-
-    class Scripted:
-        identity = "scripted"
-
-        def recognize(self, audio, options):
-            calls.append(len(audio) / sr)
-            if len(audio) / sr > 3:  # the chunk (starts 0.3 s before line 1): line 2 skipped
-                words = (Word(0.8, 1.5, " one", 0.9), Word(4.8, 5.4, " three", 0.9),
-                         Word(6.5, 6.9, " Thanks", 0.2))  # made up in the silence after line 3
-            else:  # a clip alone, with 0.3 s before it
-                words = (Word(0.4, 1.0, " two", 0.9),)
-            return RawRecognition(words, "en", 1.0)
-
+    fits = [_line_fit(1, 1.0, 1.0), _line_fit(2, 3.0, 1.0), _line_fit(3, 5.0, 1.0)]
+    # the chunk starts 0.3 s before line 1: line 2 skipped, "Thanks" made up after line 3;
+    # a clip alone comes with 0.3 s before it
+    asr = _Scripted((Word(0.8, 1.5, " one", 0.9), Word(4.8, 5.4, " three", 0.9), Word(6.5, 6.9, " Thanks", 0.2)),
+                    (Word(0.4, 1.0, " two", 0.9),))
     ws = Workspace(tmp_path / "ws")
-    clip = lambda f: np.full(int(f.duration * sr), 0.1, np.float32)  # noqa: E731
-    text, by_line = back_transcribe_chunks(ws, fits, clip, "en", Scripted())
+    text, by_line = back_transcribe_chunks(ws, fits, _clip, "en", asr)
     assert text == "one two three"
     assert by_line == {"L1": "one", "L2": "two", "L3": "three"}
-    assert len(calls) == 2 and calls[1] == pytest.approx(1.6)
-    again = back_transcribe_chunks(ws, fits, clip, "en", Scripted())  # from the workspace cache
-    assert again == (text, by_line) and len(calls) == 2
+    assert len(asr.calls) == 2 and asr.calls[1] == pytest.approx(1.6)
+    again = back_transcribe_chunks(ws, fits, _clip, "en", asr)  # from the workspace cache
+    assert again == (text, by_line) and len(asr.calls) == 2
 
 
 def test_back_transcription_hears_a_clip_again_when_only_a_neighbours_word_landed_in_it(tmp_path):
@@ -659,38 +667,17 @@ def test_back_transcription_hears_a_clip_again_when_only_a_neighbours_word_lande
     fell inside line 2's clip (the English demo, line 4 of 6 heard as "At"): a clip whose
     words cover under a third of it is recognised alone, and what the chunk gave it is
     replaced, not kept beside the new words."""
-    from movietranslate.asr import RawRecognition
     from movietranslate.data import Word
-    from movietranslate.dub import LineFit
     from movietranslate.report import back_transcribe_chunks
     from movietranslate.workspace import Workspace
 
-    sr = 16000
-
-    def fit(i, start, dur):
-        return LineFit(f"L{i}", "C01", "v", f"line {i}", start, start + dur, dur, dur, dur, 1.0, 1.0, 1.0,
-                       0.0, 0.0, 0.5, key=f"k{i}")
-
-    fits = [fit(1, 1.0, 1.0), fit(2, 2.5, 1.5), fit(3, 4.05, 1.0)]
-    calls = []
-
-    class Scripted:
-        identity = "scripted"
-
-        def recognize(self, audio, options):
-            calls.append(len(audio) / sr)
-            if len(audio) / sr > 3:  # the chunk starts 0.3 s before line 1
-                words = (Word(0.8, 1.5, " one", 0.9), Word(3.1, 3.3, " At", 0.9),
-                         Word(3.4, 4.2, " seven", 0.9))
-            else:
-                words = (Word(0.4, 1.6, " two", 0.9),)
-            return RawRecognition(words, "en", 1.0)
-
-    clip = lambda f: np.full(int(f.duration * sr), 0.1, np.float32)  # noqa: E731
-    text, by_line = back_transcribe_chunks(Workspace(tmp_path / "ws"), fits, clip, "en", Scripted())
+    fits = [_line_fit(1, 1.0, 1.0), _line_fit(2, 2.5, 1.5), _line_fit(3, 4.05, 1.0)]
+    asr = _Scripted((Word(0.8, 1.5, " one", 0.9), Word(3.1, 3.3, " At", 0.9), Word(3.4, 4.2, " seven", 0.9)),
+                    (Word(0.4, 1.6, " two", 0.9),))
+    text, by_line = back_transcribe_chunks(Workspace(tmp_path / "ws"), fits, _clip, "en", asr)
     assert by_line == {"L1": "one", "L2": "two", "L3": "seven"}
     assert text == "one two seven"
-    assert len(calls) == 2 and calls[1] == pytest.approx(2.1)
+    assert len(asr.calls) == 2 and asr.calls[1] == pytest.approx(2.1)
 
 
 ZH_FILLERS = ("我们明天早上在火车站见面。", "这件事情你先别告诉他。", "外面下雨了，记得带伞。",

@@ -148,28 +148,39 @@ class DubbingApp(W.VBox):
         self.library.refresh()
         self.refresh_state()
 
+    @staticmethod
+    def _saved(ws: Workspace):
+        """``(translation, dub record)`` of the workspace, each None when it has none (or it
+        cannot be read: the tab that shows it says why)."""
+        from movietranslate.dub import load_dub
+        from movietranslate.errors import MovieTranslateError
+
+        tr = dub = None
+        if (ws.root / "translation.json").is_file():
+            from movietranslate.translate import load_translation
+
+            try:
+                tr = load_translation(ws)
+            except (MovieTranslateError, OSError, ValueError, KeyError):
+                tr = None
+        try:
+            dub = load_dub(ws)
+        except MovieTranslateError:
+            dub = None
+        return tr, dub
+
     def _restore_choices(self, ws: Workspace) -> None:
         """The target language and translator of the workspace's translation (or dub)."""
-        from movietranslate.workspace import read_json
-
-        tr, dub = {}, {}
-        try:
-            tr = read_json(ws.root / "translation.json")
-        except (OSError, ValueError):
-            pass
-        try:
-            dub = read_json(ws.root / "dub.json")
-        except (OSError, ValueError):
-            pass
         from movietranslate.language import base
 
-        target = base(dub.get("target") or tr.get("target_language"))
+        tr, dub = self._saved(ws)
+        target = base((dub.target if dub else "") or (tr.target_language if tr else ""))
         known = {v for _, v in LANGUAGES}
         if target and target not in known:  # a language the menu does not list: add it
             self._lang.options = list(self._lang.options) + [(target, target)]
         if target:
             self.target_language = target
-        backend = tr.get("backend", "")
+        backend = tr.backend if tr is not None else ""
         if backend in {v for _, v in BACKENDS}:
             self._backend.value = backend
 
@@ -179,7 +190,8 @@ class DubbingApp(W.VBox):
         ``stale``: artifacts edited after the dub was made (the dub is out of date)."""
         import datetime as dt
 
-        from movietranslate.workspace import read_json
+        from movietranslate.pipeline import load_transcript
+        from movietranslate.translate.stage import load_cast
 
         ws = self.ws
         root = ws.root
@@ -189,22 +201,17 @@ class DubbingApp(W.VBox):
             p = root / name
             return p.stat().st_mtime if p.is_file() else None
 
-        with_lines = lambda name: len(read_json(root / name).get("lines", []))  # noqa: E731
         if mtime("transcript.json"):
-            out["transcribed"] = with_lines("transcript.json")
-        if mtime("characters.json"):
-            cast = read_json(root / "characters.json")
-            out["characters"] = len(cast.get("cast", {}).get("characters", cast.get("characters", [])))
-        if mtime("translation.json"):
-            tr = read_json(root / "translation.json")
-            lines = tr.get("lines", [])
-            out["translated"] = {"to": tr.get("target_language"), "lines": len(lines),
-                                 "untranslated": sum(ln.get("status") == "untranslated" for ln in lines)}
+            out["transcribed"] = len(load_transcript(ws))
+        cast = load_cast(ws)
+        if cast is not None:
+            out["characters"] = len(cast)
+        tr, d = self._saved(ws)
+        if tr is not None:
+            out["translated"] = {"to": tr.target_language, "lines": len(tr.lines),
+                                 "untranslated": len(tr.untranslated_ids)}
         dubbed = mtime("dub.json")
-        if dubbed:
-            from movietranslate.dub import load_dub
-
-            d = load_dub(ws)
+        if d is not None and dubbed:
             out["dubbed"] = {"to": d.target, "lines": sum(f.status == "ok" for f in d.lines),
                              "at": dt.datetime.fromtimestamp(dubbed).strftime("%Y-%m-%d %H:%M")}
             if d.video is None and any(root.glob("dubbed.*")):
@@ -331,12 +338,8 @@ class DubbingApp(W.VBox):
         self._dub_box.children = [self.dub_panel]
 
     def _translation_target(self, ws: Workspace) -> str:
-        import json
-
-        p = ws.root / "translation.json"
-        if p.is_file():
-            return json.loads(p.read_text()).get("target_language") or self.target_language
-        return self.target_language
+        tr, _ = self._saved(ws)
+        return (tr.target_language if tr is not None else "") or self.target_language
 
     def _cast_changed(self, state) -> None:
         self.table.names = {c.id: c.name for c in state.cast}
