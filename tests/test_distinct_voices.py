@@ -13,6 +13,7 @@ import pytest
 
 from movietranslate import voices as V
 from movietranslate.report import plot_report, voice_distinctness
+from movietranslate.voices import casting as voice_casting
 
 
 def _char(cid, gender, centroid=(), seconds=10.0, voice=None):
@@ -49,7 +50,8 @@ def fake_profiles(monkeypatch):
             emb[_sound(stock[label])] = _unit(e)
         return {label: emb[_sound(v)] for label, v in stock.items()}
 
-    monkeypatch.setattr(V, "voice_profile", lambda voice, backend=None: (emb[_sound(voice)], 200.0))
+    # casting looks profiles up in its own module (movietranslate.voices.casting)
+    monkeypatch.setattr(voice_casting, "voice_profile", lambda voice, backend=None: (emb[_sound(voice)], 200.0))
     return table
 
 
