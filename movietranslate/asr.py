@@ -34,6 +34,11 @@ class TranscribeOptions:
     language: str | None = None      # None: detect
     task: str = "transcribe"         # or "translate" (speech to English)
     beam_size: int = 5
+    # decoding temperatures: Whisper's fallback to sampling (0.2 ... 1.0) when a window's
+    # text repeats itself or is improbable draws from CTranslate2's random generators, which
+    # keep their state from one call to the next in a process, so a film's text would depend
+    # on what the process recognised before (a resumed run would differ from a whole one)
+    temperature: tuple[float, ...] = (0.0,)
     vad: bool = True
     initial_prompt: str | None = None
     seed: int = 0
@@ -49,6 +54,10 @@ class TranscribeOptions:
     # times cut the ends of phrases short), and a pause shorter than this between two
     # words of one stretch of speech closes, so that the lines cover the speech
     close_pauses: float = 0.6
+    # a long film is recognised in pieces of about this many seconds, cut in the quietest
+    # moment near each boundary; each finished piece is checkpointed in the workspace, so a
+    # killed or paused run loses at most one piece (None: the whole film in one piece)
+    chunk_seconds: float | None = 120.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -122,7 +131,7 @@ class FasterWhisperBackend:
         prompt = options.initial_prompt
         segments, info = self.model.transcribe(
             audio, language=options.language, task=options.task, beam_size=options.beam_size,
-            vad_filter=options.vad, word_timestamps=True, initial_prompt=prompt,
+            temperature=list(options.temperature), vad_filter=options.vad, word_timestamps=True, initial_prompt=prompt,
             condition_on_previous_text=False)
         words: list[Word] = []
         call_hook(hook, "transcribe", 0.0, round(duration, 2))
@@ -268,28 +277,152 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
-def transcribe(audio: np.ndarray, *, options: TranscribeOptions | None = None,
-               backend: ASRBackend | None = None, hook: ProgressHook | None = None,
-               media_duration: float | None = None) -> Transcript:
-    """Recognise 16 kHz mono float audio and cut it into subtitle lines.
+# ---------------------------------------------------------------- a film in pieces
 
-    ``audio``: shape ``(n,)``, float32 at 16 kHz. Returns a :class:`Transcript`; audio
-    with no speech gives a transcript with no lines (and a logged warning).
+def chunk_bounds(source, chunk_seconds: float | None, *, search: float = 8.0,
+                 window: float = 0.5) -> list[tuple[int, int]]:
+    """Sample ranges ``[(a, b), ...]`` covering ``source`` (a :class:`~movietranslate.media.WavSource`
+    or :class:`~movietranslate.media.ArraySource`) in pieces of about ``chunk_seconds``.
+    Each boundary moves to the middle of the quietest ``window`` s within ``search`` s of
+    its nominal place (a pause between words, as a rule); a last piece shorter than half
+    a chunk joins the one before. Only the audio around each boundary is read."""
+    n, sr = len(source), source.sr
+    if not chunk_seconds or n <= chunk_seconds * sr * 1.5:
+        return [(0, n)]
+    hop, w = int(0.01 * sr), max(1, int(window / 0.01))
+    cuts, k = [0], 1
+    while k * chunk_seconds * sr < n - chunk_seconds * sr / 2:
+        nominal = int(k * chunk_seconds * sr)
+        a = max(cuts[-1] + hop * w, nominal - int(search * sr))
+        piece = source.read(a, min(n, nominal + int(search * sr)))
+        frames = len(piece) // hop
+        if frames > w:
+            energy = (piece[:frames * hop].reshape(frames, hop).astype(np.float64) ** 2).mean(axis=1)
+            moving = np.convolve(energy, np.ones(w), "valid")
+            cuts.append(a + (int(np.argmin(moving)) + w // 2) * hop)
+        else:
+            cuts.append(nominal)
+        k += 1
+    return list(zip(cuts, cuts[1:] + [n]))
+
+
+def _words_to_json(words) -> list:
+    return [[w.start, w.end, w.text, w.probability] for w in words]
+
+
+def _words_from_json(rows) -> tuple[Word, ...]:
+    return tuple(Word(float(a), float(b), str(t), float(p)) for a, b, t, p in rows)
+
+
+def recognize_piece(source, a: int, b: int, options: TranscribeOptions, backend: ASRBackend,
+                    language: str | None = None, hook: ProgressHook | None = None) -> dict:
+    """Recognise samples ``a:b`` of ``source`` with the second pass and word fitting of
+    :func:`transcribe`; word times are film times. ``language``: the film's language when
+    an earlier piece detected it. Returns a JSON-able record (what a checkpoint holds)."""
+    audio = np.ascontiguousarray(source.read(a, b), dtype=np.float32)
+    opts = options if language is None else dataclasses.replace(options, language=language)
+    raw = backend.recognize(audio, opts, hook=hook)
+    words = raw.words
+    if options.vad and options.second_pass_min_seconds is not None:
+        words = _second_pass(audio, words, speech_stretches(audio, options.second_pass_vad_threshold),
+                             backend, opts, raw.language)
+    if options.vad and options.close_pauses > 0:
+        words = fit_words_to_speech(words, speech_stretches(audio), options.close_pauses)
+    offset = a / source.sr
+    if offset:
+        words = [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in words]
+    return {"range": [int(a), int(b)], "language": raw.language,
+            "language_probability": raw.language_probability, "words": _words_to_json(words)}
+
+
+def _shifted_hook(hook, offset: float, total: float):
+    if hook is None:
+        return None
+
+    def shifted(step, completed, _total, artifact=None):
+        call_hook(hook, step, round(min(offset + completed, total), 2), round(total, 2))
+    return shifted
+
+
+def recognize_film(source, options: TranscribeOptions, backend: ASRBackend, *,
+                   hook: ProgressHook | None = None, checkpoints=None, client=None) -> RawRecognition:
+    """Recognise a whole film piece by piece (:func:`chunk_bounds`). The first piece sets
+    the language when ``options.language`` is None. With ``checkpoints`` (a
+    :class:`~movietranslate.workspace.Checkpoints`) each finished piece is stored and a
+    re-run reads the stored pieces back and recognises only the rest. With ``client`` (a
+    ``dask.distributed.Client``) the pieces are recognised on its workers, each loading the
+    model once; the words are the same as in one process (decoding is deterministic and
+    each piece is recognised on its own)."""
+    bounds = chunk_bounds(source, options.chunk_seconds)
+    total = len(source) / source.sr
+    records: list[dict | None] = [None] * len(bounds)
+    for i, (a, b) in enumerate(bounds):
+        rec = checkpoints.get(f"piece-{i:04d}") if checkpoints is not None else None
+        if rec is not None and rec.get("range") == [a, b]:
+            records[i] = rec
+    if any(records):
+        logger.info("recognition: %d of %d pieces read back from their checkpoints",
+                    sum(r is not None for r in records), len(bounds))
+
+    def finish(i: int, rec: dict) -> None:
+        records[i] = rec
+        if checkpoints is not None:
+            checkpoints.put(f"piece-{i:04d}", rec)
+        done = sum((b - a) for (a, b), r in zip(bounds, records) if r is not None) / source.sr
+        call_hook(hook, "transcribe", round(done if client is not None else bounds[i][1] / source.sr, 2),
+                  round(total, 2))
+
+    language = options.language
+    if language is None and records[0] is None:  # the first piece says which language the film speaks
+        finish(0, recognize_piece(source, *bounds[0], options, backend, None, hook=_shifted_hook(hook, 0.0, total)))
+    language = language or records[0]["language"]
+    todo = [i for i, r in enumerate(records) if r is None]
+    if client is not None and todo:
+        _recognize_on_cluster(client, source, bounds, todo, options, backend, language, finish)
+    for i in todo:
+        if records[i] is None:
+            a, b = bounds[i]
+            finish(i, recognize_piece(source, a, b, options, backend, language,
+                                      hook=_shifted_hook(hook, a / source.sr, total)))
+    words = tuple(w for r in records for w in _words_from_json(r["words"]))
+    first = records[0]
+    return RawRecognition(words, first["language"], float(first["language_probability"]))
+
+
+def _recognize_on_cluster(client, source, bounds, todo, options, backend, language, finish) -> None:
+    """Submit the pieces ``todo`` to a Dask client; ``finish(i, record)`` as each arrives
+    (in the order they finish). A pause (the hook raising) cancels what is still queued."""
+    from dask.distributed import as_completed
+
+    futures = {client.submit(recognize_piece, source, bounds[i][0], bounds[i][1], options, backend,
+                             language, pure=False, key=f"recognize-piece-{i}-{bounds[i][0]}"): i for i in todo}
+    try:
+        for fut in as_completed(futures):
+            finish(futures[fut], fut.result())
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+def transcribe(audio, *, options: TranscribeOptions | None = None,
+               backend: ASRBackend | None = None, hook: ProgressHook | None = None,
+               media_duration: float | None = None, checkpoints=None, client=None) -> Transcript:
+    """Recognise 16 kHz mono audio and cut it into subtitle lines.
+
+    ``audio``: float32 samples at 16 kHz, shape ``(n,)``, or a
+    :class:`~movietranslate.media.WavSource` (read piece by piece, never whole). A film
+    longer than ``options.chunk_seconds`` is recognised in pieces (:func:`recognize_film`),
+    checkpointed in ``checkpoints`` when given and spread over the workers of a Dask
+    ``client`` when given. Returns a :class:`Transcript`; audio with
+    no speech gives a transcript with no lines (and a logged warning).
     """
+    from .media import ArraySource
+
     options = options or TranscribeOptions()
     backend = backend or get_backend("faster-whisper", compute_type=options.compute_type,
                                      threads=options.threads)
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    duration = media_duration if media_duration is not None else len(audio) / SAMPLE_RATE
-    raw = backend.recognize(audio, options, hook=hook)
-    if options.vad and (options.second_pass_min_seconds is not None or options.close_pauses > 0):
-        words = raw.words
-        if options.second_pass_min_seconds is not None:
-            words = _second_pass(audio, words, speech_stretches(audio, options.second_pass_vad_threshold),
-                                 backend, options, raw.language)
-        if options.close_pauses > 0:
-            words = fit_words_to_speech(words, speech_stretches(audio), options.close_pauses)
-        raw = dataclasses.replace(raw, words=words)
+    source = audio if hasattr(audio, "read") else ArraySource(audio, SAMPLE_RATE)
+    duration = media_duration if media_duration is not None else len(source) / SAMPLE_RATE
+    raw = recognize_film(source, options, backend, hook=hook, checkpoints=checkpoints, client=client)
     overrides = {k: v for k, v in (("max_row_chars", options.max_row_chars),
                                    ("max_cps", options.max_cps)) if v is not None}
     rules = SubtitleRules.for_language(raw.language, **overrides)

@@ -150,7 +150,7 @@ def run_batch(inputs: Iterable[str | os.PathLike], to: str, *, workdir_root: str
     ``scheduler``: a ``tcp://host:port`` address of a running Dask scheduler, or None for a
     LocalCluster of ``n_workers`` worker processes (one thread each)."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import as_completed
     except ImportError as exc:
         raise MissingBackendError("Batches need dask.distributed.", backend="dask",
                                   extra="workbench") from exc
@@ -162,23 +162,16 @@ def run_batch(inputs: Iterable[str | os.PathLike], to: str, *, workdir_root: str
     inputs = [str(Path(p).expanduser().resolve()) for p in inputs]
     if not inputs:
         raise BadInputError("No films given.", accepted="one or more media files")
-    if scheduler is not None and not re.match(r"^(tcp|tls|inproc|ucx)://", scheduler):
-        raise BadInputError(f"Not a Dask scheduler address: {scheduler!r}.",
-                            accepted="tcp://HOST:PORT (or tls://)")
+    from .cluster import check, connect
+
+    check(scheduler)
     nb = str(find_notebook("notebooks/batch.ipynb", notebook))
     root = Path(workdir_root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     dirs = [str(root / n) for n in workdir_names(inputs)]
     params = dict(parameters or {})
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
     results: dict[int, FilmResult] = {}
-    try:
+    with connect(scheduler or "local", n_workers=n_workers) as client:
         futures = {client.submit(run_film_notebook, inp, wd, nb, to, params, kernel_name, timeout_s,
                                  pure=False, key=f"film-{i}-{Path(inp).name}"): i
                    for i, (inp, wd) in enumerate(zip(inputs, dirs))}
@@ -199,10 +192,6 @@ def run_batch(inputs: Iterable[str | os.PathLike], to: str, *, workdir_root: str
             else:
                 logger.error("%s: failed: %s", Path(res.input).name, res.error)
             call_hook(hook, "batch", len(results), len(inputs), artifact=res)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     ordered = [results[i] for i in range(len(inputs))]
     from .workspace import atomic_write_json
 

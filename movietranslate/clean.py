@@ -4,7 +4,8 @@ A workspace keeps what every earlier run made, so that going back to an option o
 costs nothing; over weeks of edits that grows. Cleaning removes:
 
 * stage folders (``stages/<stage>/<key>``) other than the one the manifest names as the
-  stage's current result (with their lock files and temporary folders left by killed runs);
+  stage's current result (with their lock files and temporary folders left by killed runs;
+  the finished pieces of a paused run, ``.partial-<key>``, stay for it to resume);
 * dubbed clips (``stages/clips``) no line of the current dub (``dub.json``) uses;
 * background stretches and master chunks (``stages/background``, ``stages/master``) made
   for another soundtrack than the current one.
@@ -67,6 +68,8 @@ def clean(ws, *, dry_run: bool = False) -> CleanReport:
             name = p.name
             if name.startswith(".tmp-"):
                 doomed.append(p)
+            elif name.startswith(".partial-"):  # a paused run's finished pieces: kept for Resume
+                continue
             elif name.startswith(".") and name.endswith(".lock"):
                 if name[1:-5] != current:
                     doomed.append(p)

@@ -95,8 +95,13 @@ def transcribe_cmd(
     formats: List[str] = typer.Option(["srt"], "--format", "-f", help="srt, vtt, ass (repeatable)."),
     subtitles_file: Optional[Path] = typer.Option(None, "--subtitles", help="Use your own SRT/VTT/ASS instead of recognition."),
     force: bool = typer.Option(False, "--force", help="Recompute even if cached."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="Recognise on a Dask cluster: tcp://HOST:PORT, or local:N."),
 ):
-    """Recognise speech and write DIR/transcript.json and DIR/source.srt."""
+    """Recognise speech and write DIR/transcript.json and DIR/source.srt.
+
+    A long film is recognised in pieces, each kept as it is finished: after Ctrl-C or a
+    crash, the same command continues where it stopped."""
     from .asr import TranscribeOptions
     from .pipeline import import_subtitles, open_workspace, run_transcription
     from .progress import terminal_hook
@@ -111,7 +116,8 @@ def transcribe_cmd(
         t = import_subtitles(input, subtitles_file, ws, language=language, hook=hook)
     else:
         t = run_transcription(input, ws, options=TranscribeOptions(language=language), model=model,
-                              formats=tuple(dict.fromkeys(formats)), hook=hook, force=force)
+                              formats=tuple(dict.fromkeys(formats)), hook=hook, force=force,
+                              scheduler=scheduler)
     typer.echo(f"{len(t)} lines, language {t.language} (p={t.language_probability:.2f}) -> "
                f"{ws.root / 'transcript.json'}")
 

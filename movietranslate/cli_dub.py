@@ -15,7 +15,7 @@ def register(app: typer.Typer, friendly) -> None:
         input: Path = typer.Argument(..., help="The film."),
         to: str = typer.Option(..., "--to", "-t", help="Target language (e.g. en, zh)."),
         workdir: Path = typer.Option(..., "--workdir", "-w", help="The film's workspace folder."),
-        tts: str | None = typer.Option(None, "--tts", help="TTS backend: kokoro, piper, espeak, xtts."),
+        tts: str | None = typer.Option(None, "--tts", help="TTS backend (listed by `movietranslate backends`)."),
         translation_backend: str | None = typer.Option(
             None, "--translation-backend", help="whisper (to English), local, manual, openai ..."),
         subtitles: Path | None = typer.Option(None, "--translated-subtitles",
@@ -32,6 +32,8 @@ def register(app: typer.Typer, friendly) -> None:
         no_report: bool = typer.Option(False, "--no-report", help="Skip the quality report."),
         allow_partial: bool = typer.Option(False, "--allow-partial",
                                            help="Exit 0 even when some lines were left in the original language."),
+        scheduler: str | None = typer.Option(None, "--scheduler",
+                                             help="Recognise on a Dask cluster: tcp://HOST:PORT, or local:N."),
     ):
         """Dub a film: writes DIR/dubbed.mp4 (or .mkv), DIR/dub.wav, DIR/clips/ and DIR/report.json.
 
@@ -59,7 +61,7 @@ def register(app: typer.Typer, friendly) -> None:
         backend = translation_backend or ("manual" if subtitles else None)
         result = run_dub(input, ws, to=to, options=opts, translation_backend=backend,
                          translation_options=tkw, source_language=source_language,
-                         hook=terminal_hook(sys.stderr))
+                         hook=terminal_hook(sys.stderr), scheduler=scheduler)
         rep = result.report or {}
         bt = rep.get("back_transcription") or {}
         ser = bt.get("syllable_error_rate")

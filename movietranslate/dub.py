@@ -551,7 +551,7 @@ __all__ = [
 def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions | None = None,
             translation_backend: str | None = None, translation_options: dict | None = None,
             source_language: str | None = None, hook: ProgressHook | None = None,
-            characters: bool = True) -> DubResult:
+            characters: bool = True, scheduler=None) -> DubResult:
     """Transcribe, find characters, translate (each only when not done yet) and dub: the
     film chain (:func:`movietranslate.chain.run`) with every stage, returning the dub.
 
@@ -563,7 +563,7 @@ def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions |
 
     stages = STAGES if characters else tuple(s for s in STAGES if s != "characters")
     o = RunOptions(source_language=source_language, translation_backend=translation_backend,
-                   translation_options=dict(translation_options or {}), dub=options)
+                   translation_options=dict(translation_options or {}), dub=options, scheduler=scheduler)
     return run(input_path, ws, to=to, stages=stages, options=o, hook=hook).dub
 
 

@@ -275,6 +275,60 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return (a[0] if ch == 1 else a), sr
 
 
+class WavSource:
+    """A 16-bit PCM WAV read piece by piece (memory-mapped): long films are never held
+    whole in memory as float32. ``read(a, b)`` gives samples ``a:b`` of the first channel
+    (or the mean of the channels) as float32 in [-1, 1)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        with wave.open(str(self.path), "rb") as w:
+            self.n, self.channels, self.sr = w.getnframes(), w.getnchannels(), w.getframerate()
+            width = w.getsampwidth()
+        if width != 2:
+            raise BadInputError(f"{self.path.name} is not 16-bit PCM WAV.", path=self.path)
+        size = self.path.stat().st_size
+        self._offset = size - self.n * self.channels * 2  # the data chunk ends the file (write_wav)
+        self._pcm = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def duration(self) -> float:
+        return self.n / self.sr
+
+    def read(self, a: int = 0, b: int | None = None) -> np.ndarray:
+        if self._pcm is None:
+            self._pcm = np.memmap(self.path, dtype="<i2", mode="r", offset=self._offset,
+                                  shape=(self.n, self.channels))
+        a, b = max(0, int(a)), min(self.n, self.n if b is None else int(b))
+        piece = np.asarray(self._pcm[a:max(a, b)], dtype=np.float32)
+        piece = piece[:, 0] if self.channels == 1 else piece.mean(axis=1)
+        return np.ascontiguousarray(piece) / np.float32(32768.0)
+
+    def __getstate__(self):  # picklable for other processes: the map is opened again there
+        return {**self.__dict__, "_pcm": None}
+
+
+class ArraySource:
+    """An in-memory mono float array with :class:`WavSource`'s interface."""
+
+    def __init__(self, audio: np.ndarray, sr: int = ANALYSIS_RATE):
+        self.audio = np.ascontiguousarray(audio, dtype=np.float32)
+        self.n, self.sr, self.channels = len(self.audio), sr, 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def duration(self) -> float:
+        return self.n / self.sr
+
+    def read(self, a: int = 0, b: int | None = None) -> np.ndarray:
+        return self.audio[max(0, int(a)):(self.n if b is None else int(b))]
+
+
 def extract_audio(path: str | os.PathLike, out: str | os.PathLike, *, sr: int = ANALYSIS_RATE,
                   hook: ProgressHook | None = None) -> np.ndarray:
     """Decode to 16 kHz mono and write it as WAV (atomically); returns the samples."""

@@ -74,28 +74,44 @@ def prepare_media(input_path: str | os.PathLike, ws: Workspace, *, hook: Progres
 def run_transcription(input_path: str | os.PathLike, ws: Workspace, *,
                       options: TranscribeOptions | None = None, model: str | None = None,
                       formats: tuple[str, ...] = ("srt",), hook: ProgressHook | None = None,
-                      force: bool = False) -> Transcript:
+                      force: bool = False, scheduler=None) -> Transcript:
     """Media intake then transcription, both cached. Writes ``transcript.json`` and
-    ``source.<fmt>`` for each format into the workspace; returns the transcript."""
+    ``source.<fmt>`` for each format into the workspace; returns the transcript.
+
+    Recognition goes piece by piece, each finished piece checkpointed: a run killed or
+    paused part way continues where it stopped. ``scheduler``: recognise the pieces on a
+    Dask cluster (:func:`movietranslate.cluster.connect`: an address, ``local:N`` or a
+    Client); the transcript is the same as without."""
+    from .cluster import check
+
+    check(scheduler)
     m = prepare_media(input_path, ws, hook=hook)
     options = options or TranscribeOptions()
     backend = get_backend("faster-whisper", model=model, compute_type=options.compute_type,
                           threads=options.threads)
 
+    inputs, opts = {"audio": m.key}, options.to_dict()
+    checkpoints = ws.checkpoints("transcribe", ws.stage_key("transcribe", inputs=inputs, options=opts,
+                                                            model=backend.identity))
+    if force:
+        checkpoints.clear()
+
     def compute(tmp: Path):
-        audio = m.audio()
         if m.quality.peak_dbfs < -60:
             t = Transcript(lines=(), language=options.language or "und", language_probability=0.0,
                            duration=m.info.duration)
         else:
-            t = transcribe(audio, options=options, backend=backend, hook=hook,
-                           media_duration=m.info.duration)
+            from .cluster import connect
+
+            with connect(scheduler) as client:
+                t = transcribe(media.WavSource(m.audio_path), options=options, backend=backend, hook=hook,
+                               media_duration=m.info.duration, checkpoints=checkpoints, client=client)
         (tmp / "transcript.json").write_text(json.dumps(t.to_dict(), ensure_ascii=False, indent=1))
         return {"lines": len(t), "language": t.language,
                 "language_probability": round(t.language_probability, 4)}
 
-    run = ws.run_stage("transcribe", inputs={"audio": m.key}, options=options.to_dict(),
-                       model=backend.identity, compute=compute, force=force)
+    run = ws.run_stage("transcribe", inputs=inputs, options=opts, model=backend.identity,
+                       compute=compute, force=force)
     transcript = Transcript.from_dict(read_json(run.path("transcript.json")))
     publish_transcript(ws, transcript, formats)
     return transcript

@@ -4,6 +4,7 @@ Layout of a workspace folder::
 
     manifest.json            the film, and per stage: key, options, model, timings, versions
     stages/<stage>/<key>/    the artifacts of one run of a stage (immutable once renamed in)
+    stages/<stage>/.partial-<key>/   finished pieces of a run not yet complete (Checkpoints)
     transcript.json, source.srt, ...   published copies of the current artifacts
 
 Every file is written atomically (temporary file, fsync, rename). A stage computes into a
@@ -145,6 +146,32 @@ class StageRun:
         return self.folder / name
 
 
+class Checkpoints:
+    """Finished pieces of a stage's work kept across a kill, a crash or a pause (chunks of
+    recognition, for one): JSON by name in ``stages/<stage>/.partial-<key>/``. A re-run of
+    the same key reads back what was done and does only the rest; the folder goes once
+    the stage is complete. Each piece is written atomically, so a kill loses at most the
+    piece in progress."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def get(self, name: str) -> Any | None:
+        try:
+            return read_json(self.folder / f"{name}.json")
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def put(self, name: str, obj: Any) -> None:
+        atomic_write_json(self.folder / f"{name}.json", obj)
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.folder.glob("*.json")) if self.folder.is_dir() else []
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 class Workspace:
     """One film's folder. Create with ``Workspace(path)``; the folder is made if needed."""
 
@@ -206,6 +233,10 @@ class Workspace:
     def stage_key(self, stage: str, *, inputs: Any, options: Any, model: str | None) -> str:
         return stable_hash(stage, inputs, options, model)
 
+    def checkpoints(self, stage: str, key: str) -> Checkpoints:
+        """Where a run of ``stage`` under ``key`` keeps its finished pieces until it completes."""
+        return Checkpoints(self.root / "stages" / stage / f".partial-{key[:20]}")
+
     def has(self, stage: str, key: str) -> bool:
         return (self.stage_dir(stage, key) / ".complete").is_file()
 
@@ -248,6 +279,7 @@ class Workspace:
                     shutil.rmtree(final)
                 os.rename(tmp, final)
                 _fsync_dir(final.parent)
+                self.checkpoints(stage, key).clear()
             finally:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)

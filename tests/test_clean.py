@@ -34,6 +34,9 @@ def test_clean_keeps_the_current_dub_and_removes_the_rest(media_dir, tmp_path):
     assert second.dub.resynthesized == 1
     stale_transcribe = [p for p in (ws.root / "stages" / "transcribe").iterdir() if p.is_dir()]
     assert len(stale_transcribe) == 2
+    # a paused recognition's finished pieces (another key, never completed) stay for Resume
+    paused = ws.checkpoints("transcribe", "f" * 64)
+    paused.put("piece-0000", {"range": [0, 16000], "words": []})
     top = {p.name for p in ws.root.iterdir() if p.is_file()}
     before = _tree(ws.root)
     dubbed = (ws.root / "dub.wav").read_bytes()
@@ -50,8 +53,9 @@ def test_clean_keeps_the_current_dub_and_removes_the_rest(media_dir, tmp_path):
     after = _tree(ws.root)
     gone = before - after
     assert any(p.startswith(f"stages/clips/{old_clip}") for p in gone)  # the clip of the old text
-    assert [p for p in (ws.root / "stages" / "transcribe").iterdir() if p.is_dir()] == \
-        [ws.stage_dir("transcribe", ws.manifest()["stages"]["transcribe"]["key"])]
+    assert sorted(p for p in (ws.root / "stages" / "transcribe").iterdir() if p.is_dir()) == \
+        sorted([ws.stage_dir("transcribe", ws.manifest()["stages"]["transcribe"]["key"]), paused.folder])
+    assert paused.get("piece-0000") == {"range": [0, 16000], "words": []}
     assert {p.name for p in ws.root.iterdir() if p.is_file()} == top  # every artifact stays
     assert all(p.startswith("stages/") for p in gone)
 

@@ -88,21 +88,30 @@ def test_line_table_plays_the_original_line(transcript):
     assert seg[0] == pytest.approx(2.0 / 8, abs=1e-4)
 
 
-def test_stage_progress_hook_cancel_and_errors():
+def test_stage_progress_hook_pause_resume_and_errors():
     from widgets import StageProgress
 
     prog = StageProgress()
+    done: list[int] = []          # what a stage keeps in its checkpoints
 
     def stage(hook=None):
         for i in range(5):
-            hook("work", i + 1, 5)
-            if i == 1:
-                prog.cancel()          # the user presses Cancel while the stage runs
+            if i in done:
+                continue
+            hook("work", i, 5)
+            done.append(i)
+            if i == 1 and len(done) == 2:
+                prog.cancel()          # the user presses Pause while the stage runs
+        hook("work", 5, 5)
         return "finished"
 
     assert prog.run(stage) is None
-    assert prog.status == "cancelled" and "cancelled" in prog.error.lower()
-    assert prog.completed == 2 and prog.total == 5
+    assert prog.status == "paused" and "resume" in prog.error.lower()
+    assert prog.completed == 1 and prog.total == 5 and done == [0, 1]  # stopped at its next call
+    assert not prog._resume.disabled
+    assert prog.resume(background=False) == "finished"   # Resume: the same call again
+    assert prog.status == "done" and prog.error == "" and done == [0, 1, 2, 3, 4]
+    assert prog._resume.disabled
     assert prog.run(lambda hook=None: (hook("work", 3, 3), "ok")[1]) == "ok"
     assert prog.status == "done" and prog.error == ""
 

@@ -1,4 +1,9 @@
-"""A progress widget bound to the stage hook, with a cancel button and an error area."""
+"""A progress widget bound to the stage hook, with pause/resume buttons and an error area.
+
+Pausing stops the running stage at its next progress call; what it finished is kept (a
+finished stage in the workspace, finished pieces of recognition in their checkpoints,
+finished lines of translation and synthesis in their caches), so *Resume* runs the same
+call again and it continues where it stopped."""
 
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ logger = logging.getLogger("movietranslate")
 
 
 class StageProgress(W.VBox):
-    """Shows ``hook(step, completed, total)`` calls as a bar; ``cancel`` stops the running stage.
+    """Shows ``hook(step, completed, total)`` calls as a bar; ``cancel`` (the *Pause*
+    button) stops the running stage, :meth:`resume` (*Resume*) runs it again.
 
     Use :meth:`hook` as the stage's progress hook, or :meth:`run` to call a stage with the
     hook and the cancel token wired in; errors are shown in the widget (``error`` trait),
@@ -33,20 +39,25 @@ class StageProgress(W.VBox):
     total = T.Float(None, allow_none=True).tag(sync=True)
     running = T.Bool(False).tag(sync=True)
     error = T.Unicode("").tag(sync=True)
-    status = T.Unicode("idle").tag(sync=True)  # idle, running, done, cancelled, failed
+    status = T.Unicode("idle").tag(sync=True)  # idle, running, done, paused, failed
     eta_s = T.Float(None, allow_none=True).tag(sync=True)  # seconds left in the step (estimate)
 
     def __init__(self, **kwargs):
         self.token = CancelToken()
         self._bar = W.FloatProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="60%"))
         self._label = W.Label("")
-        self._cancel = W.Button(description="Cancel", icon="stop", button_style="warning",
-                                disabled=True, tooltip="Stop the running stage")
+        self._cancel = W.Button(description="Pause", icon="pause", button_style="warning",
+                                disabled=True, tooltip="Stop here; finished work is kept for Resume")
         self._cancel.add_class("mt-cancel")
+        self._resume = W.Button(description="Resume", icon="play", disabled=True,
+                                tooltip="Run the paused work again from where it stopped")
+        self._resume.add_class("mt-resume")
+        self._resume.on_click(lambda _b: self.resume())
+        self._last: tuple | None = None  # the paused call: fn, args, kwargs, on_done
         self._error = W.HTML("")
         self._error.add_class("mt-error")
         self._cancel.on_click(lambda _b: self.cancel())
-        super().__init__([W.HBox([self._bar, self._label, self._cancel]), self._error], **kwargs)
+        super().__init__([W.HBox([self._bar, self._label, self._cancel, self._resume]), self._error], **kwargs)
         self._thread: threading.Thread | None = None
         self._last_draw = 0.0
         self._started: tuple[str, float, float] | None = None  # step, time, completed at its start
@@ -85,7 +96,14 @@ class StageProgress(W.VBox):
 
     def cancel(self) -> None:
         self.token.cancel()
-        self._label.value = f"{self.step}: cancelling…"
+        self._label.value = f"{self.step}: pausing…"
+
+    def resume(self, background: bool = True):
+        """Run the paused call again (it continues from its checkpoints and caches)."""
+        if self._last is None or self.running:
+            return None
+        fn, args, kwargs, on_done = self._last
+        return self.run(fn, *args, background=background, on_done=on_done, **kwargs)
 
     def show_error(self, exc: BaseException | str) -> None:
         msg = str(exc)
@@ -100,13 +118,16 @@ class StageProgress(W.VBox):
         def work():
             self.token.reset()
             self.running, self.status = True, "running"
-            self._cancel.disabled = False
+            self._cancel.disabled, self._resume.disabled = False, True
             self.show_error("")
             try:
                 result = fn(*args, hook=self.hook, **kwargs)
-            except Cancelled as exc:
-                self.status = "cancelled"
-                self.show_error(f"Cancelled: {exc}")
+            except Cancelled:
+                self.status = "paused"
+                self._last = (fn, args, kwargs, on_done)
+                self._resume.disabled = False
+                self.show_error(f"Paused in {self.step or 'the stage'}: finished work is kept; "
+                                "Resume continues from there.")
                 return None
             except MovieTranslateError as exc:
                 self.status = "failed"

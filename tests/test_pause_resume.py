@@ -1,0 +1,100 @@
+"""Pause and resume anywhere: recognition of a 10-minute film killed half way continues.
+
+A helper process recognises a 10-minute film (real conversations over the Tears of Steel
+soundtrack, 10 dB under the dialogue) and SIGKILLs itself from the progress hook once
+recognition has passed 50 % of the film: nothing can clean up. A second process runs the
+same call in the same workspace. Every call into Whisper is logged by both processes (the
+film range it was given), so the test sees that the re-run recognised only the pieces
+that had no checkpoint, that the two runs together lost at most one piece, and that the
+transcript equals, byte for byte, that of a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+RUNNER = textwrap.dedent("""
+    import json, os, signal, sys
+    args = json.loads(sys.argv[1])
+    from movietranslate import Workspace, asr
+    from movietranslate.pipeline import run_transcription
+
+    piece = asr.recognize_piece
+    def logged(source, a, b, *rest, **kw):   # one line per piece sent to Whisper
+        with open(args["log"], "a") as fh:
+            fh.write(json.dumps([a / source.sr, b / source.sr]) + "\\n")
+        return piece(source, a, b, *rest, **kw)
+    asr.recognize_piece = logged
+
+    def hook(step, completed, total, artifact=None):
+        if args.get("kill_at") and step == "transcribe" and total and completed >= args["kill_at"] * total:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    run_transcription(args["film"], Workspace(args["ws"]), hook=hook)
+    print("finished")
+""")
+
+
+def _run(args: dict, *, expect_killed: bool) -> None:
+    r = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(args)], capture_output=True, text=True,
+                       timeout=1200)
+    if expect_killed:
+        assert r.returncode == -signal.SIGKILL, (r.returncode, r.stdout, r.stderr[-2000:])
+    else:
+        assert r.returncode == 0 and "finished" in r.stdout, r.stderr[-3000:]
+
+
+def _pieces(log) -> list[tuple[float, float]]:
+    return [tuple(json.loads(x)) for x in log.read_text().splitlines()] if log.is_file() else []
+
+
+@pytest.fixture(scope="module")
+def ten_minute_film(media_dir, tmp_path_factory):
+    from movietranslate import filmkit
+
+    out = tmp_path_factory.mktemp("film10")
+    film = filmkit.build_film(media_dir, out, parts=filmkit.CONVERSATIONS[:10], music_db=10,
+                              repeat_to_seconds=600)
+    assert 600 <= film.duration < 660
+    return film
+
+
+def test_recognition_killed_half_way_resumes_with_only_the_rest(ten_minute_film, tmp_path):
+    from movietranslate import Workspace
+    from movietranslate.asr import TranscribeOptions, chunk_bounds
+    from movietranslate.media import WavSource
+
+    film = ten_minute_film
+    bounds = [(a / 16000, b / 16000) for a, b in chunk_bounds(WavSource(film.wav), TranscribeOptions().chunk_seconds)]
+    assert len(bounds) >= 4
+    ws = tmp_path / "ws"
+    killed, resumed = tmp_path / "killed.log", tmp_path / "resumed.log"
+
+    _run({"film": str(film.wav), "ws": str(ws), "kill_at": 0.5, "log": str(killed)}, expect_killed=True)
+    assert not (ws / "transcript.json").exists()
+    first = _pieces(killed)
+    checkpointed = sorted(p.stem for p in (ws / "stages" / "transcribe").glob(".partial-*/piece-*.json"))
+    assert len(checkpointed) >= 2, checkpointed               # half the film is past: pieces were kept
+    # the kill came while the piece after the checkpointed ones was being recognised
+    assert first == [pytest.approx(b, abs=1e-3) for b in bounds[:len(checkpointed) + 1]]
+
+    _run({"film": str(film.wav), "ws": str(ws), "log": str(resumed)}, expect_killed=False)
+    second = _pieces(resumed)
+    # the re-run recognised exactly the pieces without a checkpoint: the rest of the film
+    assert second == [pytest.approx(b, abs=1e-3) for b in bounds[len(checkpointed):]]
+    lost = sum(b - a for a, b in first) + sum(b - a for a, b in second) - film.duration
+    assert lost <= max(b - a for a, b in bounds) + 1e-3      # at most one piece recognised twice
+    assert not list((ws / "stages" / "transcribe").glob(".partial-*"))   # gone once complete
+
+    whole = tmp_path / "whole"
+    _run({"film": str(film.wav), "ws": str(whole), "log": str(tmp_path / "whole.log")}, expect_killed=False)
+    assert (ws / "transcript.json").read_bytes() == (whole / "transcript.json").read_bytes()
+    transcript = Workspace(ws).root / "transcript.json"
+    lines = json.loads(transcript.read_text())["lines"]
+    assert lines and lines[-1]["start"] > bounds[-1][0]     # the last piece was recognised too
