@@ -42,8 +42,11 @@ from .progress import ProgressHook
 STAGES = ("transcribe", "characters", "translate", "dub")
 
 
-def default_translate_backend(to: str) -> str:
-    """The offline default: Whisper's speech translation for English, else the local LLM."""
+def default_translate_backend(to: str, source: str | None = None) -> str:
+    """The offline default: none (``same``) when the film already speaks ``to``, Whisper's
+    speech translation for English, else the local LLM."""
+    if source and same_language(source, to):
+        return "same"
     return "whisper" if base(to) == "en" else "local"
 
 
@@ -61,6 +64,7 @@ class RunOptions:
     translation_options: Mapping[str, Any] = field(default_factory=dict)
     dub: Any = None  # a DubOptions (None: the defaults)
     asr_backend: Any = None  # the recogniser used by the dub's report (None: the bundled one)
+    scheduler: Any = None  # a Dask cluster for recognition: tcp://..., local[:N] or a Client
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,9 @@ def run(film: str | os.PathLike | None, ws, *, to: str, stages: Sequence[str] = 
     if unknown:
         raise BadInputError(f"Unknown stage {unknown[0]!r}.", accepted=", ".join(STAGES))
     film = _film(film, ws)
+    from .cluster import check
+
+    check(o.scheduler)
     if "dub" in wanted:
         _check_dub(to, o)  # fail before hours of work when the dub could never run
     timings: dict[str, float] = {}
@@ -193,7 +200,7 @@ def _transcript(film, ws, o: RunOptions, hook):
     from .asr import TranscribeOptions
 
     return run_transcription(film, ws, options=TranscribeOptions(language=o.source_language),
-                             model=o.asr_model, hook=hook)
+                             model=o.asr_model, hook=hook, scheduler=o.scheduler)
 
 
 def _characters(film, ws, transcript, hook):
@@ -218,7 +225,7 @@ def _translation(film, ws, to, transcript, cast, o: RunOptions, hook):
             existing = None
         if existing is not None and same_language(existing.target_language, to):
             return existing
-    backend = o.translation_backend or default_translate_backend(to)
+    backend = o.translation_backend or default_translate_backend(to, transcript.language)
     return tr.run_translation(film, ws, to=to, backend=backend, cast=cast, hook=hook,
                               **dict(o.translation_options or {}))
 
@@ -237,7 +244,7 @@ def _shortener(ws, to, transcript, translation, o: RunOptions):
     """The dub's way to ask for a shorter line: the backend that translated it (none for
     Whisper, a person's subtitles or a plain mapping)."""
     name = getattr(translation, "backend", "")
-    if name in ("", "manual", "whisper") or not isinstance(name, str):
+    if name in ("", "manual", "whisper", "same") or not isinstance(name, str):
         return None
     from . import translate as tr
     from .translate.budget import budget_for

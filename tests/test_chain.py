@@ -42,6 +42,25 @@ def test_run_stages_reuse_and_edits(media_dir, tmp_path):
     assert r3.translation.texts() == r2.translation.texts()
 
 
+def test_a_film_in_the_target_language_keeps_its_words(media_dir, tmp_path, monkeypatch):
+    """English into English (new voices for the same words): no translation is asked for;
+    every line is dubbed with what was said."""
+    import movietranslate as mt
+    from movietranslate import asr
+
+    def no_translate(*a, **k):
+        raise AssertionError("an English line was sent to Whisper's translate task")
+    monkeypatch.setattr(asr.FasterWhisperBackend, "translate_segment", no_translate)
+    r = mt.run(media_dir / "asr_en/jfk.flac", tmp_path / "w", to="en", stages=("transcribe", "translate"))
+    assert r.transcript.language == "en" and len(r.transcript) >= 2
+    assert r.translation.backend == "same"
+    assert r.translation.texts() == {ln.id: ln.text for ln in r.transcript.lines}
+    assert r.untranslated == {}
+    with pytest.raises(mt.BadInputError, match="the film speaks 'en', not 'zh'"):
+        mt.run(None, tmp_path / "w", to="zh", stages=("translate",),
+               options=mt.RunOptions(translation_backend="same"))
+
+
 def test_run_refuses_before_any_work(media_dir, tmp_path):
     import movietranslate as mt
 

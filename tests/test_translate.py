@@ -146,7 +146,7 @@ def test_unknown_backend_names_the_known_ones():
     with pytest.raises(MissingBackendError, match="manual"):
         get_translator("nope")
     names = {b["name"] for b in list_backends()}
-    assert names == {"openai", "local", "whisper", "manual"}
+    assert names == {"openai", "local", "whisper", "manual", "same"}
 
 
 def test_openai_backend_needs_a_key_for_hosted_presets(monkeypatch):

@@ -61,6 +61,8 @@ _BACKENDS = {
                 "speech to English with Whisper's translate task, per line's audio"),
     "manual": ("movietranslate.translate.manual_backend", "ManualTranslator",
                "import a translated SRT/VTT/ASS and align it to our lines by time"),
+    "same": ("movietranslate.translate.same_backend", "SameLanguageTranslator",
+             "the film already speaks the target language: every line kept as it was said"),
 }
 
 
