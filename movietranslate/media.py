@@ -212,6 +212,13 @@ def _decode_frames(path: Path, rate: int | None, layout: str | None, hook, step)
                                 accepted=ACCEPTED) from None
 
 
+def decode_frames(path: str | os.PathLike, sr: int | None = ANALYSIS_RATE, *, mono: bool = False,
+                  hook: ProgressHook | None = None) -> Iterator[np.ndarray]:
+    """The first audio stream decoded piece by piece: float32 arrays ``(channels, n)`` at
+    ``sr`` (None: the stream's rate), for work that must not hold a film whole."""
+    return _decode_frames(Path(path), sr, "mono" if mono else None, hook, "decode audio")
+
+
 def load_audio(path: str | os.PathLike, *, sr: int | None = ANALYSIS_RATE, mono: bool = True,
                expected_duration: float | None = None, hook: ProgressHook | None = None,
                check_truncation: bool = True) -> np.ndarray:
@@ -228,13 +235,7 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = ANALYSIS_RATE, mono:
     audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
     audio = audio.astype(np.float32, copy=False)
     rate = sr or _stream_rate(path)
-    decoded = audio.shape[1] / rate
-    if check_truncation and expected_duration and decoded < TRUNCATION_RATIO * expected_duration - 0.5:
-        raise BadInputError(f"{path.name} is truncated or corrupt: its header says "
-                            f"{expected_duration:.1f} s but only {decoded:.1f} s of audio could be "
-                            "decoded.", path=path, accepted=ACCEPTED)
-    if decoded == 0:
-        raise BadInputError(f"{path.name}: no audio could be decoded.", path=path, accepted=ACCEPTED)
+    check_decoded(path, audio.shape[1] / rate, expected_duration if check_truncation else None)
     if expected_duration:
         call_hook(hook, "decode audio", expected_duration, expected_duration)
     return audio[0] if mono else audio
@@ -247,21 +248,23 @@ def _stream_rate(path: Path) -> int:
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sr: int) -> None:
     """Write float audio (``(n,)`` or ``(channels, n)``) as 16-bit PCM WAV, atomically."""
+    a = np.atleast_2d(audio)
+    write_wav_pieces(path, [a], sr, channels=a.shape[0])
+
+
+def write_wav_pieces(path: str | os.PathLike, pieces, sr: int, *, channels: int = 1) -> None:
+    """Write float audio given piece by piece (each ``(n,)`` or ``(channels, n)``) as one
+    16-bit PCM WAV, atomically: only one piece is in memory at a time."""
     from .workspace import atomic_path
 
-    a = np.array(np.atleast_2d(audio), dtype=np.float32)  # one copy, then in place
-    np.clip(a, -1.0, 1.0, out=a)
-    a *= 32767.0
-    np.rint(a, out=a)
-    pcm = a.astype("<i2")
-    channels = pcm.shape[0]
-    pcm = pcm[0] if channels == 1 else pcm.T.copy()
     with atomic_path(path) as tmp:
         with wave.open(str(tmp), "wb") as w:
             w.setnchannels(channels)
             w.setsampwidth(2)
             w.setframerate(int(sr))
-            w.writeframes(pcm.tobytes())
+            for piece in pieces:
+                pcm = _pcm16(np.atleast_2d(piece))
+                w.writeframes((pcm[0] if channels == 1 else pcm.T.copy()).tobytes())
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -330,52 +333,131 @@ class ArraySource:
 
 
 def extract_audio(path: str | os.PathLike, out: str | os.PathLike, *, sr: int = ANALYSIS_RATE,
-                  hook: ProgressHook | None = None) -> np.ndarray:
-    """Decode to 16 kHz mono and write it as WAV (atomically); returns the samples."""
-    audio = load_audio(path, sr=sr, mono=True, hook=hook)
-    write_wav(out, audio, sr)
-    return audio
+                  hook: ProgressHook | None = None, source_sample_rate: int | None = None) -> AudioQuality:
+    """Decode to 16 kHz mono and write it as 16-bit WAV (atomically), frame by frame: a
+    feature film is never held whole in memory. Returns the audio's quality facts
+    (:func:`audio_quality`), measured on the way. Raises ``BadInputError`` for a truncated
+    or undecodable file, like :func:`load_audio`."""
+    path = Path(path)
+    expected = probe(path).duration
+    acc = QualityMeter(sr)
+
+    def pieces():
+        for chunk in _decode_frames(path, sr, "mono", hook, "decode audio"):
+            acc.add(chunk[0])
+            yield chunk[0]
+        check_decoded(path, acc.n / sr, expected)  # raised here, no file is left
+
+    write_wav_pieces(out, pieces(), sr)
+    if expected:
+        call_hook(hook, "decode audio", expected, expected)
+    return acc.result(source_sample_rate)
+
+
+def _pcm16(x: np.ndarray) -> np.ndarray:
+    """Float samples as 16-bit PCM (one float copy, then in place)."""
+    a = np.array(x, dtype=np.float32)
+    np.clip(a, -1.0, 1.0, out=a)
+    a *= 32767.0
+    np.rint(a, out=a)
+    return a.astype("<i2")
+
+
+def check_decoded(path: Path, decoded: float, expected: float | None) -> None:
+    """Raise ``BadInputError`` when nothing, or far less than the header's ``expected``
+    seconds, could be decoded (a truncated or corrupt file)."""
+    if expected and decoded < TRUNCATION_RATIO * expected - 0.5:
+        raise BadInputError(f"{path.name} is truncated or corrupt: its header says "
+                            f"{expected:.1f} s but only {decoded:.1f} s of audio could be "
+                            "decoded.", path=path, accepted=ACCEPTED)
+    if decoded == 0:
+        raise BadInputError(f"{path.name}: no audio could be decoded.", path=path, accepted=ACCEPTED)
+
+
+class QualityMeter:
+    """The facts of :class:`AudioQuality` gathered piece by piece over mono float audio:
+    peak, clipped share, 20 ms frame energies (SNR estimate, speech share) and BS.1770
+    integrated loudness (:mod:`movietranslate.loudness`, K-weighting carried across
+    pieces). Memory: a few numbers per 20 ms, whatever the length."""
+
+    def __init__(self, sr: int = ANALYSIS_RATE):
+        self.sr, self.n, self.peak, self.clipped = sr, 0, 0.0, 0
+        self._frame, self._hop = int(0.02 * sr), sr // 10
+        self._energies: list[np.ndarray] = []
+        self._hops: list[np.ndarray] = []
+        self._left = np.zeros(0, np.float32)      # samples not yet in a whole frame
+        self._hop_left = np.zeros(0, np.float32)  # samples not yet in a whole loudness hop
+        self._runin: np.ndarray | None = None     # the K-filters' lead-in (0.5 s before)
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float32)
+        if not x.size:
+            return
+        self.n += x.size
+        ax = np.abs(x)
+        self.peak = max(self.peak, float(ax.max()))
+        self.clipped += int(np.count_nonzero(ax >= 0.999))
+        buf = np.concatenate([self._left, x])
+        k = buf.size // self._frame
+        if k:
+            self._energies.append((buf[:k * self._frame].reshape(k, self._frame).astype(np.float64) ** 2).mean(axis=1))
+        self._left = buf[k * self._frame:]
+        buf = np.concatenate([self._hop_left, x])
+        k = buf.size // self._hop
+        if k:
+            whole = buf[:k * self._hop]
+            from .loudness import hop_energy
+
+            self._hops.append(hop_energy(whole, self.sr, runin=self._runin, hop=self._hop)[0])
+            self._runin = whole[-self.sr // 2:] if self._runin is None or whole.size >= self.sr // 2 else \
+                np.concatenate([self._runin, whole])[-self.sr // 2:]
+        self._hop_left = buf[k * self._hop:]
+
+    def _loudness(self) -> float | None:
+        from .loudness import hop_energy, integrated_from_hops
+
+        if self.n < int(0.4 * self.sr):
+            return None
+        hops = list(self._hops)
+        if self._hop_left.size:
+            hops.append(hop_energy(self._hop_left, self.sr, runin=self._runin, hop=self._hop)[0])
+        val = integrated_from_hops(np.concatenate(hops)[None, :], self.sr, self.n, hop=self._hop)
+        return float(val) if np.isfinite(val) else None
+
+    def result(self, source_sample_rate: int | None = None) -> AudioQuality:
+        warnings: list[str] = []
+        peak_dbfs = 20 * np.log10(self.peak) if self.peak > 0 else -np.inf
+        clipped = self.clipped / self.n if self.n else 0.0
+        energy = np.concatenate(self._energies) if self._energies else np.zeros(0)
+        loud = snr = None
+        speech_like = 0.0
+        if energy.size >= 10:
+            db = 10 * np.log10(energy + 1e-12)
+            noise, signal = np.percentile(db, 10), np.percentile(db, 95)
+            snr = float(signal - noise)
+            speech_like = float(np.mean(db > max(noise + 10, -50)))
+            loud = self._loudness()
+        if self.peak < 10 ** (-60 / 20):
+            warnings.append("The audio is silent (peak below -60 dBFS): there is no speech to transcribe.")
+        elif snr is not None and snr < 12:
+            warnings.append(f"The audio is noisy (estimated SNR {snr:.0f} dB): recognition may be poor.")
+        if clipped > 0.001:
+            warnings.append(f"{100 * clipped:.2f}% of samples are clipped.")
+        if source_sample_rate and source_sample_rate < 16_000:
+            warnings.append(f"Low sample rate ({source_sample_rate} Hz): below 16 kHz, speech "
+                            "recognition and voice analysis lose accuracy.")
+        return AudioQuality(loudness_lufs=loud, peak_dbfs=float(peak_dbfs), clipped_fraction=clipped,
+                            snr_db=snr, speech_like_fraction=speech_like,
+                            source_sample_rate=source_sample_rate, warnings=tuple(warnings))
 
 
 def audio_quality(audio: np.ndarray, sr: int = ANALYSIS_RATE, *,
                   source_sample_rate: int | None = None) -> AudioQuality:
-    """Loudness, peak, clipping, an SNR estimate and warnings for mono float audio."""
-    audio = np.asarray(audio, dtype=np.float32)
-    warnings: list[str] = []
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
-    clipped = float(np.mean(np.abs(audio) >= 0.999)) if audio.size else 0.0
-    frame = int(0.02 * sr)
-    n = audio.size // frame
-    loud = None
-    snr = None
-    speech_like = 0.0
-    if n >= 10:
-        energy = (audio[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1) + 1e-12
-        db = 10 * np.log10(energy)
-        noise, signal = np.percentile(db, 10), np.percentile(db, 95)
-        snr = float(signal - noise)
-        speech_like = float(np.mean(db > max(noise + 10, -50)))
-        if audio.size >= int(0.4 * sr):
-            try:
-                import pyloudnorm
-
-                val = pyloudnorm.Meter(sr).integrated_loudness(audio.astype(np.float64))
-                loud = float(val) if np.isfinite(val) else None
-            except Exception as exc:  # pragma: no cover - pyloudnorm edge cases
-                logger.debug("loudness failed: %s", exc)
-    if peak < 10 ** (-60 / 20):
-        warnings.append("The audio is silent (peak below -60 dBFS): there is no speech to transcribe.")
-    elif snr is not None and snr < 12:
-        warnings.append(f"The audio is noisy (estimated SNR {snr:.0f} dB): recognition may be poor.")
-    if clipped > 0.001:
-        warnings.append(f"{100 * clipped:.2f}% of samples are clipped.")
-    if source_sample_rate and source_sample_rate < 16_000:
-        warnings.append(f"Low sample rate ({source_sample_rate} Hz): below 16 kHz, speech "
-                        "recognition and voice analysis lose accuracy.")
-    return AudioQuality(loudness_lufs=loud, peak_dbfs=float(peak_dbfs), clipped_fraction=clipped,
-                        snr_db=snr, speech_like_fraction=speech_like,
-                        source_sample_rate=source_sample_rate, warnings=tuple(warnings))
+    """Loudness (BS.1770, LUFS), peak, clipping, an SNR estimate and warnings for mono
+    float audio (:class:`QualityMeter` over the whole array)."""
+    meter = QualityMeter(sr)
+    meter.add(np.asarray(audio, dtype=np.float32))
+    return meter.result(source_sample_rate)
 
 
 def thumbnails(path: str | os.PathLike, out_dir: str | os.PathLike, *, every: float = 10.0,

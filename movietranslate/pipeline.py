@@ -49,8 +49,8 @@ def prepare_media(input_path: str | os.PathLike, ws: Workspace, *, hook: Progres
     options = {"rate": media.ANALYSIS_RATE, "thumbnail_every": thumbnail_every}
 
     def compute(tmp: Path):
-        audio = media.extract_audio(input_path, tmp / ANALYSIS_WAV, hook=hook)
-        q = media.audio_quality(audio, source_sample_rate=info.audio.sample_rate)
+        q = media.extract_audio(input_path, tmp / ANALYSIS_WAV, hook=hook,
+                                source_sample_rate=info.audio.sample_rate)
         thumbs = media.thumbnails(input_path, tmp / "thumbs", every=thumbnail_every)
         (tmp / "media.json").write_text(json.dumps(
             {"info": info.to_dict(), "quality": q.to_dict(),

@@ -45,18 +45,17 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
 
     store = ws.root / "stages" / "clips"
     n = int(round(duration * MIX_RATE))
-    speech = np.zeros(n, np.float32)
     regions, placed = [], []
     for f in fits:
         if f.status != "ok":
             continue
-        a = _clip48k(store, f.key)
+        length = len(_clip48k(store, f.key))
         s = int(round(f.start * MIX_RATE))
-        e = min(n, s + len(a))
+        e = min(n, s + length)
         if e > s:
-            speech[s:e] += a[: e - s]
             placed.append((s, e, f.key))
-        regions.append((f.start, f.start + len(a) / MIX_RATE))
+        regions.append((f.start, f.start + length / MIX_RATE))
+    speech = SpeechTrack(store, placed)  # the clips in place, made window by window
     original, orig_key = _load_original(ws, input_path, digest, n)
     channels = original.shape[0]
     mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], mix.to_dict(),
@@ -97,14 +96,16 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
                     seg = duck_segment(original, MIX_RATE, ga, gb, regs, mix, cache=segs)
                     s0, s1 = max(ga, lo), min(gb, hi)
                     w[:, s0 - lo:s1 - lo] = seg[:, s0 - ga:s1 - ga]
-            w += speech[None, lo:hi] * gain_sp
+            w += speech.window(lo, hi)[None, :] * gain_sp
             return w
 
         mix_facts = master.render(wav_path=dub_wav, m4a_path=m4a, hook=hook, n=n, channels=channels,
                                   keys=keys, pre_of=pre_of).to_dict()
         segs.prune()  # keep the stretches of this dub only (bounded disk use)
         logger.info("background: %d stretch(es) recomputed, %d from the cache", segs.misses, segs.hits)
-        media.write_wav(speech_wav, speech, MIX_RATE)
+        step = 60 * MIX_RATE
+        media.write_wav_pieces(speech_wav, (speech.window(a, min(n, a + step)) for a in range(0, n, step)),
+                               MIX_RATE, channels=1)
         atomic_write_json(master_dir / "mix.json", {"mix_key": mix_key, "facts": mix_facts})
     return Soundtrack(dub_wav, speech_wav, m4a, mix_facts, mix_key)
 
@@ -114,14 +115,21 @@ def _load_original(ws, input_path: Path, digest: str, n: int):
     samples: cut or padded with silence), cached in the workspace as ``.npy`` and read back
     memory-mapped: a re-dub reads only the stretches it needs."""
     from . import media
-    from .workspace import atomic_path
 
-    def compute(tmp: Path):
-        a = np.atleast_2d(np.asarray(media.load_audio(input_path, sr=MIX_RATE, mono=False), np.float32))[:2]
-        a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
-        with atomic_path(tmp / "original48k.npy") as t, open(t, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(a))
-        return {"channels": int(a.shape[0]), "seconds": round(a.shape[1] / MIX_RATE, 3)}
+    def compute(tmp: Path):  # decoded frame by frame into the file: never whole in memory
+        out, pos = None, 0
+        for chunk in media.decode_frames(input_path, MIX_RATE):
+            chunk = chunk[:2]
+            if out is None:
+                out = np.lib.format.open_memmap(tmp / "original48k.npy", mode="w+", dtype=np.float32,
+                                                shape=(chunk.shape[0], n))
+            k = min(chunk.shape[1], n - pos)
+            if k > 0:
+                out[:, pos:pos + k] = chunk[:, :k]
+            pos += chunk.shape[1]
+        media.check_decoded(input_path, pos / MIX_RATE, media.probe(input_path).duration)
+        out.flush()
+        return {"channels": int(out.shape[0]), "seconds": round(n / MIX_RATE, 3)}
 
     run = ws.run_stage("original-audio", inputs={"file": digest},
                        options={"rate": MIX_RATE, "format": "npy", "samples": n}, model=None, compute=compute)
@@ -133,6 +141,38 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+class SpeechTrack:
+    """The dubbed lines' clips in place at the mix rate, as windows on demand: a feature
+    film's speech track (691 MB of float32 an hour at 48 kHz) is never held whole.
+    ``placed``: ``(start, end, clip key)`` in samples, ``end`` clipped to the film."""
+
+    def __init__(self, store: Path, placed):
+        self.store = store
+        self.placed = sorted(placed)
+        self._starts = np.array([p[0] for p in self.placed], np.int64)
+        self._longest = max((e - s for s, e, _ in self.placed), default=0)
+        self._last: tuple[str, np.ndarray] | None = None
+
+    def _clip(self, key: str) -> np.ndarray:
+        if self._last is None or self._last[0] != key:
+            self._last = (key, _clip48k(self.store, key))
+        return self._last[1]
+
+    def window(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``lo:hi`` of the speech track, float32 ``(hi - lo,)``."""
+        out = np.zeros(max(0, hi - lo), np.float32)
+        first = int(np.searchsorted(self._starts, lo - self._longest, side="left"))
+        for s, e, key in self.placed[first:]:
+            if s >= hi:
+                break
+            if e <= lo:
+                continue
+            a = self._clip(key)
+            a0, a1 = max(s, lo), min(e, hi)
+            out[a0 - lo:a1 - lo] += a[a0 - s:a1 - s]
+        return out
 
 
 def _clip48k(store: Path, key: str) -> np.ndarray:
@@ -161,4 +201,4 @@ def _to_rate(a: np.ndarray, sr: int) -> np.ndarray:
     return resample(a, sr, MIX_RATE)
 
 
-__all__ = ["Soundtrack", "render_soundtrack"]
+__all__ = ["Soundtrack", "SpeechTrack", "render_soundtrack"]

@@ -1,0 +1,90 @@
+"""A feature film is never held whole: the intake, the original soundtrack and the speech
+track are made piece by piece, and each equals what the whole-array way makes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+TEARS = "video/tears-of-steel-battle-clip-medium.webm"
+
+
+def test_intake_streams_to_the_same_wav_and_facts(media_dir, tmp_path):
+    from movietranslate import media
+
+    film = media_dir / TEARS
+    q = media.extract_audio(film, tmp_path / "a.wav", source_sample_rate=44100)
+    whole = media.load_audio(film)
+    media.write_wav(tmp_path / "b.wav", whole, 16000)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    ref = media.audio_quality(whole, source_sample_rate=44100)
+    assert q.peak_dbfs == pytest.approx(ref.peak_dbfs, abs=1e-6)
+    assert q.clipped_fraction == pytest.approx(ref.clipped_fraction, abs=1e-9)
+    assert q.snr_db == pytest.approx(ref.snr_db, abs=1e-6)
+    # K-weighting carried across pieces: within 0.05 LU of the one-piece measurement
+    assert q.loudness_lufs == pytest.approx(ref.loudness_lufs, abs=0.05)
+    assert q.warnings == ref.warnings
+    src = media.WavSource(tmp_path / "a.wav")
+    assert np.array_equal(src.read(16000 * 20, 16000 * 21), media.read_wav(tmp_path / "b.wav")[0][16000 * 20:16000 * 21])
+
+
+def test_one_piece_loudness_equals_pyloudnorm(media_dir):
+    import pyloudnorm
+
+    from movietranslate import media
+
+    a = media.load_audio(media_dir / "asr_en/librispeech_1272-128104-0000.wav")
+    assert media.audio_quality(a).loudness_lufs == pytest.approx(
+        pyloudnorm.Meter(16000).integrated_loudness(a.astype(np.float64)), abs=1e-6)
+
+
+def test_a_truncated_film_leaves_no_analysis_wav(tmp_path, media_dir):
+    from movietranslate import BadInputError, media
+
+    data = (media_dir / TEARS).read_bytes()
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(BadInputError, match="truncated or corrupt|corrupt"):
+        media.extract_audio(cut, tmp_path / "a.wav")
+    assert not list(tmp_path.glob("*.wav")) and not list(tmp_path.glob(".a.wav*"))
+
+
+def test_speech_track_windows_equal_the_whole_track(tmp_path):
+    from movietranslate import media
+    from movietranslate.soundtrack import MIX_RATE, SpeechTrack
+
+    rng = np.random.default_rng(0)
+    store = tmp_path / "clips"
+    store.mkdir()
+    n = MIX_RATE * 20
+    whole = np.zeros(n, np.float32)
+    placed = []
+    for i, start in enumerate((0, MIX_RATE * 3, MIX_RATE * 3 + 500, MIX_RATE * 19)):  # overlaps, film end
+        clip = (rng.standard_normal(MIX_RATE * 2) * 0.1).astype(np.float32)
+        media.write_wav(store / f"k{i}.wav", clip, MIX_RATE)
+        clip = media.read_wav(store / f"k{i}.wav")[0]
+        end = min(n, start + len(clip))
+        whole[start:end] += clip[:end - start]
+        placed.append((start, end, f"k{i}"))
+    track = SpeechTrack(store, placed)
+    for lo, hi in ((0, n), (MIX_RATE * 2, MIX_RATE * 4), (MIX_RATE * 3 + 100, MIX_RATE * 3 + 900),
+                   (MIX_RATE * 10, MIX_RATE * 11), (n - 7, n)):
+        assert np.array_equal(track.window(lo, hi), whole[lo:hi]), (lo, hi)
+    media.write_wav_pieces(tmp_path / "s.wav", (track.window(a, min(n, a + 48_000)) for a in range(0, n, 48_000)),
+                           MIX_RATE)
+    media.write_wav(tmp_path / "w.wav", whole, MIX_RATE)
+    assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "w.wav").read_bytes()
+
+
+def test_original_soundtrack_is_decoded_into_its_file(media_dir, tmp_path):
+    from movietranslate import Workspace, media
+    from movietranslate.soundtrack import MIX_RATE, _load_original
+
+    film = media_dir / TEARS
+    whole = np.atleast_2d(media.load_audio(film, sr=MIX_RATE, mono=False))[:2]
+    ws = Workspace(tmp_path / "w")
+    for n in (whole.shape[1] - 1000, whole.shape[1] + 4800):  # cut to the film, or padded with silence
+        original, _key = _load_original(ws, film, "digest-of-the-film", n)
+        assert isinstance(original, np.memmap) and original.shape == (2, n)
+        ref = whole[:, :n] if n <= whole.shape[1] else np.pad(whole, ((0, 0), (0, n - whole.shape[1])))
+        assert np.array_equal(np.asarray(original), ref)
