@@ -29,6 +29,7 @@ def cast_characters(ws, input_path: Path, cast, speakable, backend, o, *, hook=N
     analysis_audio)`` for the dub's options ``o`` (a DubOptions). Same gender, distinct base voices, pitch matched to each character's
     reference audio (16 kHz analysis audio of the film); a voice a person chose, or the one
     the last dub gave, is kept. ``no_reference``: characters cast by gender only."""
+    from . import media
     from .voices import cast_voices
 
     characters = _characters_of(cast, speakable)
@@ -36,7 +37,7 @@ def cast_characters(ws, input_path: Path, cast, speakable, backend, o, *, hook=N
     try:
         from .pipeline import prepare_media
 
-        analysis = prepare_media(input_path, ws).audio()
+        analysis = media.WavSource(prepare_media(input_path, ws).audio_path)  # read by slices
     except Exception as exc:  # noqa: BLE001 - casting works without the film's audio
         logger.warning("no analysis audio for casting: %s", exc)
     emb, no_reference = character_embeddings(characters, speakable, analysis, ws=ws)

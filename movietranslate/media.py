@@ -279,9 +279,10 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 
 class WavSource:
-    """A 16-bit PCM WAV read piece by piece (memory-mapped): long films are never held
-    whole in memory as float32. ``read(a, b)`` gives samples ``a:b`` of the first channel
-    (or the mean of the channels) as float32 in [-1, 1)."""
+    """A 16-bit PCM WAV read piece by piece: long films are never held whole in memory as
+    float32 (nor mapped: pages of a map touched once would stay in the resident set).
+    ``read(a, b)`` or ``source[a:b]`` gives samples ``a:b`` of the first channel (or the
+    mean of the channels) as float32 in [-1, 1)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -292,7 +293,6 @@ class WavSource:
             raise BadInputError(f"{self.path.name} is not 16-bit PCM WAV.", path=self.path)
         size = self.path.stat().st_size
         self._offset = size - self.n * self.channels * 2  # the data chunk ends the file (write_wav)
-        self._pcm = None
 
     def __len__(self) -> int:
         return self.n
@@ -302,16 +302,20 @@ class WavSource:
         return self.n / self.sr
 
     def read(self, a: int = 0, b: int | None = None) -> np.ndarray:
-        if self._pcm is None:
-            self._pcm = np.memmap(self.path, dtype="<i2", mode="r", offset=self._offset,
-                                  shape=(self.n, self.channels))
         a, b = max(0, int(a)), min(self.n, self.n if b is None else int(b))
-        piece = np.asarray(self._pcm[a:max(a, b)], dtype=np.float32)
-        piece = piece[:, 0] if self.channels == 1 else piece.mean(axis=1)
-        return np.ascontiguousarray(piece) / np.float32(32768.0)
+        count = max(0, b - a) * self.channels
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offset + a * self.channels * 2)
+            pcm = np.fromfile(fh, dtype="<i2", count=count).reshape(-1, self.channels)
+        piece = pcm[:, 0].astype(np.float32) if self.channels == 1 else pcm.mean(axis=1, dtype=np.float32)
+        return piece / np.float32(32768.0)
 
-    def __getstate__(self):  # picklable for other processes: the map is opened again there
-        return {**self.__dict__, "_pcm": None}
+    def __getitem__(self, index: slice) -> np.ndarray:
+        """``source[a:b]``: like slicing an array (negative and open ends included)."""
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("a WavSource is read by contiguous slices, source[a:b]")
+        a, b, _ = index.indices(self.n)
+        return self.read(a, b)
 
 
 class ArraySource:
