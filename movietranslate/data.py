@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from .language import CJK as CJK_LANGUAGES, is_cjk  # noqa: F401 - the names older code imports from here
 
@@ -73,15 +73,11 @@ class Line:
                    character=d.get("character"))
 
 
-@dataclass(frozen=True)
-class Transcript:
-    """The recognised (or imported) source-language subtitles of one film."""
+class LineSet:
+    """What a transcript and a translation share: ``lines`` with unique ids, ``len()`` and
+    iteration in time order."""
 
-    lines: tuple[Line, ...]
-    language: str
-    language_probability: float = 1.0
-    duration: float | None = None
-    source: str = "asr"  # "asr" or "subtitles" (the user's own file)
+    lines: tuple
 
     def __post_init__(self):
         ids = [ln.id for ln in self.lines]
@@ -91,8 +87,19 @@ class Transcript:
     def __len__(self) -> int:
         return len(self.lines)
 
-    def __iter__(self) -> Iterator[Line]:
+    def __iter__(self):
         return iter(self.lines)
+
+
+@dataclass(frozen=True)
+class Transcript(LineSet):
+    """The recognised (or imported) source-language subtitles of one film."""
+
+    lines: tuple[Line, ...]
+    language: str
+    language_probability: float = 1.0
+    duration: float | None = None
+    source: str = "asr"  # "asr" or "subtitles" (the user's own file)
 
     @property
     def text(self) -> str:

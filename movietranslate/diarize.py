@@ -85,6 +85,14 @@ class Segment:
     speaker: str | None = None
 
 
+def speakers_by_speech(turns) -> tuple[str, ...]:
+    """The speaker labels of ``turns``, most speech first (ties by label)."""
+    tot: dict[str, float] = {}
+    for t in turns:
+        tot[t.speaker] = tot.get(t.speaker, 0.0) + t.duration
+    return tuple(sorted(tot, key=lambda s: (-tot[s], s)))
+
+
 @dataclass(frozen=True)
 class Diarization:
     """The result of a diarizer: turns, plus (for the default backend) what it measured so
@@ -99,10 +107,7 @@ class Diarization:
     @property
     def speakers(self) -> tuple[str, ...]:
         """Speaker labels, most speech first."""
-        tot: dict[str, float] = {}
-        for t in self.turns:
-            tot[t.speaker] = tot.get(t.speaker, 0.0) + t.duration
-        return tuple(sorted(tot, key=lambda s: (-tot[s], s)))
+        return speakers_by_speech(self.turns)
 
     def speech_seconds(self, speaker: str) -> float:
         return sum(t.duration for t in self.turns if t.speaker == speaker)

@@ -3,8 +3,8 @@
 :func:`dub` runs the stage over a workspace as a chain of steps, each a function here or
 in the module that owns it::
 
-    cast_characters   a voice per character (casting: movietranslate.voices)
-    synthesize        each line's clip, fitted to its time (movietranslate.fit.fit_line)
+    cast_characters   a voice per character (movietranslate.casting, movietranslate.voices)
+    synthesize        each line's clip, fitted to its time (movietranslate.synthesis, .fit)
     render_soundtrack clips over the ducked original, mastered (movietranslate.soundtrack)
     publish           subtitles and the muxed video (movietranslate.mix.mux)
     build_report      back-transcription, voices, timing, loudness (movietranslate.report)
@@ -21,31 +21,27 @@ synthesized: their stretch keeps the original audio. :func:`load_dub` and
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from .casting import cast_characters, character_embeddings, voices_for  # noqa: F401 - re-exported
 from .errors import BadInputError, StageError
-from .fit import (FitOptions, _speakable_len, fit_line, has_speakable_text,  # noqa: F401 - re-exported
-                  time_stretch)
+from .fit import FitOptions, fit_line, has_speakable_text, time_stretch  # noqa: F401 - re-exported
 from .mix import MixOptions
 from .mux import MuxOptions
 from .progress import ProgressHook, call_hook
+from .synthesis import LineFit, ShortenFn, synthesize  # noqa: F401 - re-exported
 from .voices import CastingOptions, Voice
 
 logger = logging.getLogger("movietranslate")
-
-# shorten(line_id, text, max_seconds) -> a shorter rendering, or None
-ShortenFn = Callable[[str, str, float], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -70,49 +66,6 @@ class DubOptions:
         return {"target": self.target, "backend": self.backend, "fit": self.fit.to_dict(),
                 "casting": self.casting.to_dict(), "mix": self.mix.to_dict(), "mux": self.mux.to_dict(),
                 "video": self.video, "report": self.report, "glossary": list(self.glossary)}
-
-
-@dataclass(frozen=True)
-class LineFit:
-    """How one line was dubbed. Durations in seconds; ``speed_factor`` = natural/final."""
-
-    line_id: str
-    character: str | None
-    voice: str
-    text: str
-    start: float
-    end: float
-    available: float          # seconds from start until the next line (minus the gap)
-    natural: float            # duration at the voice's natural rate
-    duration: float           # duration placed in the track
-    tts_rate: float           # the TTS speaking rate asked for
-    stretch: float            # time-stretch factor applied after the TTS
-    speed_factor: float
-    overrun: float            # seconds cut off because nothing else fitted
-    borrowed: float           # seconds used after the line's own end
-    gap_after: float          # silence between this clip's end and the next line
-    shortened: bool = False
-    status: str = "ok"        # "ok", "empty" (no translatable text), "untranslated" (original kept)
-    clip: str = ""
-    key: str = ""
-    natural_estimated: bool = False  # natural = duration x rate (one synthesis at the needed rate)
-    reason: str = ""          # why an ``untranslated`` line was not dubbed ("not Chinese", ...)
-
-    @property
-    def clip_end(self) -> float:
-        return self.start + self.duration
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, float):
-                d[k] = round(v, 3)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> LineFit:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -196,15 +149,26 @@ def refused_lines(translation) -> dict[str, str]:
     return out
 
 
-class _Plan(NamedTuple):
-    text: str
-    voice: Voice
-    backend: Any
-    later: list
-    next_start: float
-    available: float
-    slot: float
-    key: str
+def lines_to_dub(transcript, translation, texts: Mapping[str, str]):
+    """``(lines in time order, {refused id: reason}, lines to speak)``; a clear error when
+    there is nothing to dub (no lines, every line refused or without text)."""
+    lines = sorted(transcript.lines, key=lambda ln: ln.start)
+    if not lines:
+        raise BadInputError("The transcript has no lines to dub.")
+    refused = refused_lines(translation)
+    speakable = [ln for ln in lines if ln.id not in refused and has_speakable_text(texts.get(ln.id))]
+    why = ", ".join(f"{r} ({k})" for r, k in collections.Counter(refused.values()).most_common())
+    if not speakable and refused:
+        raise BadInputError(
+            f"Nothing to dub: all {len(refused)} translated line(s) were left in the original language ({why}).",
+            accepted="fix, re-translate or accept the flagged lines (movietranslate translate ... --backend "
+                     "openai, or the dashboard's line table), or use a stronger translation model")
+    if not speakable:
+        raise BadInputError("No line has translatable text to dub (every translated line is empty "
+                            "or punctuation only).", accepted="a translation with text for at least one line")
+    if refused:
+        logger.warning("dub: %d line(s) left in the original language, not dubbed: %s", len(refused), why)
+    return lines, refused, speakable
 
 
 def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping[str, str], fits,
@@ -252,106 +216,6 @@ def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping
     return video_path
 
 
-def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[str, str], voices, backend,
-               duration: float, o: DubOptions, *, shorten: ShortenFn | None = None,
-               hook=None) -> tuple[list[LineFit], int]:
-    """Each line's clip, fitted to its time (:func:`~movietranslate.fit.fit_line`), in
-    ``DIR/stages/clips`` under a key of its text, voice, slot and options (made only when
-    missing) and copied to ``DIR/clips/<line>.wav``: ``(fits, clips synthesized)``. Lines
-    without text, or ``refused`` (left untranslated), get a fit without a clip."""
-    from . import media
-    from .voices import get_tts, render
-    from .workspace import atomic_write_json, stable_hash
-
-    clips_dir = ws.root / "clips"
-    store = ws.root / "stages" / "clips"
-    store.mkdir(parents=True, exist_ok=True)
-    clips_dir.mkdir(parents=True, exist_ok=True)
-    fits: list[LineFit] = []
-    resynth = 0
-    starts = [ln.start for ln in speakable]
-
-    def plan(ln) -> _Plan | None:
-        """What a line's clip depends on: its text, voice, slot and the time it may borrow."""
-        text = (texts.get(ln.id) or "").strip()
-        if ln.id in refused or not has_speakable_text(text):
-            return None
-        voice = voices[ln.character or "C00"]
-        later = [s for s in starts if s > ln.start + 1e-6]
-        nxt = min(later) if later else duration
-        available = max(0.05, min(nxt - o.fit.min_gap, duration) - ln.start)
-        slot = max(0.05, min(ln.end, ln.start + available) - ln.start)
-        vb = get_tts(voice.backend) if voice.backend != backend.name else backend
-        key = stable_hash("clip", text, voice.key, vb.identity, round(slot, 3), round(available, 3),
-                          o.fit.to_dict())
-        return _Plan(text, voice, vb, later, nxt, available, slot, key)
-
-    plans = [plan(ln) for ln in lines]
-    # Each voice's pace (seconds per letter) from the clips made so far: a line clearly too
-    # long for its slot is then synthesized once, straight at the rate it needs.
-    pace: dict[str, list[float]] = {}
-
-    def learn(voice_key: str, facts: Mapping) -> None:
-        p = pace.setdefault(voice_key, [0.0, 0.0, 0])
-        p[0] += float(facts.get("natural", 0.0))
-        p[1] += _speakable_len(facts.get("text", ""))
-        p[2] += 1
-
-    for pl in plans:
-        if pl is not None and (store / f"{pl.key[:24]}.json").is_file():
-            with contextlib.suppress(OSError, ValueError):
-                learn(pl.voice.key, json.loads((store / f"{pl.key[:24]}.json").read_text(encoding="utf-8")))
-    for i, ln in enumerate(lines):
-        if plans[i] is None:
-            text = (texts.get(ln.id) or "").strip()
-            fits.append(LineFit(ln.id, ln.character, "", text, ln.start, ln.end, 0.0, 0.0, 0.0, 1.0, 1.0,
-                                1.0, 0.0, 0.0, 0.0, status="untranslated" if ln.id in refused else "empty",
-                                reason=refused.get(ln.id, "")))
-            continue
-        text, voice, vb, later, nxt, available, slot, key = plans[i]
-        meta_path = store / f"{key[:24]}.json"
-        wav_path = store / f"{key[:24]}.wav"
-        if meta_path.is_file() and wav_path.is_file():
-            facts = json.loads(meta_path.read_text(encoding="utf-8"))
-        else:
-            def synth(t, rate, _v=voice, _b=vb):
-                return render(t, _v, speed=rate, backend=_b)[0]
-
-            short = None
-            if shorten is not None:
-                def short(t, secs, _id=ln.id):
-                    try:
-                        return shorten(_id, t, secs)
-                    except Exception as exc:  # noqa: BLE001 - a failed shortening keeps the text
-                        logger.warning("shortening %s failed: %s", _id, exc)
-                        return None
-            try:
-                p = pace.get(voice.key)
-                predicted = p[0] / p[1] * _speakable_len(text) if p and p[2] >= 3 and p[1] >= 30 else None
-                audio, facts = fit_line(synth, text, vb.sample_rate, slot=slot, available=available,
-                                        options=o.fit, shorten=short, predicted=predicted)
-            except (BadInputError, StageError):
-                raise
-            except Exception as exc:
-                raise StageError(f"synthesis failed: {exc.__class__.__name__}: {exc}", stage="dub",
-                                 line_id=ln.id) from exc
-            media.write_wav(wav_path, audio, vb.sample_rate)
-            facts["sample_rate"] = vb.sample_rate
-            atomic_write_json(meta_path, facts)
-            learn(voice.key, facts)
-            resynth += 1
-        shutil.copyfile(wav_path, clips_dir / f"{ln.id}.wav")
-        gap = max(0.0, nxt - (ln.start + facts["duration"])) if later else max(0.0, duration - ln.start
-                                                                              - facts["duration"])
-        fits.append(LineFit(ln.id, ln.character, voice.label, facts["text"], ln.start, ln.end, available,
-                            facts["natural"], facts["duration"], facts["tts_rate"], facts["stretch"],
-                            facts["speed_factor"], facts["overrun"], facts["borrowed"], gap,
-                            shortened=facts["shortened"], status="ok", clip=str(clips_dir / f"{ln.id}.wav"),
-                            key=key[:24], natural_estimated=bool(facts.get("natural_estimated", False))))
-        call_hook(hook, "synthesize", i + 1, len(lines))
-    return fits, resynth
-
-
 def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: DubOptions | None = None,
         cast=None, shorten: ShortenFn | None = None, hook: ProgressHook | None = None,
         asr_backend=None) -> DubResult:
@@ -382,24 +246,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     texts = translation_texts(translation)
     if shorten is None and hasattr(translation, "shorten") and callable(translation.shorten):
         shorten = translation.shorten  # type: ignore[assignment]
-    lines = sorted(transcript.lines, key=lambda ln: ln.start)
-    if not lines:
-        raise BadInputError("The transcript has no lines to dub.")
-    refused = refused_lines(translation)
-    speakable = [ln for ln in lines if ln.id not in refused and has_speakable_text(texts.get(ln.id))]
-    if not speakable:
-        if refused:
-            why = collections.Counter(refused.values())
-            raise BadInputError(
-                f"Nothing to dub: all {len(refused)} translated line(s) were left in the original language ("
-                + ", ".join(f"{r} ({k})" for r, k in why.most_common()) + ").",
-                accepted="fix, re-translate or accept the flagged lines (movietranslate translate ... --backend "
-                         "openai, or the dashboard's line table), or use a stronger translation model")
-        raise BadInputError("No line has translatable text to dub (every translated line is empty "
-                            "or punctuation only).", accepted="a translation with text for at least one line")
-    if refused:
-        logger.warning("dub: %d line(s) left in the original language, not dubbed: %s", len(refused),
-                       ", ".join(f"{r} ({k})" for r, k in collections.Counter(refused.values()).most_common()))
+    lines, refused, speakable = lines_to_dub(transcript, translation, texts)
     timings["prepare"] = time.perf_counter() - t0
 
     # --- voices
@@ -414,15 +261,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     timings["synthesize"] = time.perf_counter() - t2
 
     # --- back-transcription for the report, on the other core while the mix and mux run
-    back = pool = None
-    if o.report and any(f.status == "ok" for f in fits):
-        from concurrent.futures import ThreadPoolExecutor
-
-        from .report import back_transcription_of, glossary_terms
-
-        known = glossary_terms(translation, o.target, o.glossary, root=ws.root)
-        pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
-        back = pool.submit(back_transcription_of, ws, fits, o.target, asr_backend, known)
+    back, pool, known = _start_back_transcription(ws, fits, translation, o, asr_backend)
 
     # --- speech track, background, master (movietranslate.soundtrack)
     t3 = time.perf_counter()
@@ -458,11 +297,24 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
                            hotwords=known, back=back.result() if back is not None else None)
         timings["report"] = time.perf_counter() - t5
         rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        rp = ws.root / "report.json"
-        atomic_write_json(rp, rep)
-        result = dataclasses.replace(result, report_path=rp, report=rep, timings=dict(timings))
+        atomic_write_json(ws.root / "report.json", rep)
+        result = dataclasses.replace(result, report_path=ws.root / "report.json", report=rep, timings=dict(timings))
     call_hook(hook, "dub", 1, 1, artifact=video_path or dub_wav)
     return result
+
+
+def _start_back_transcription(ws, fits, translation, o: DubOptions, asr_backend):
+    """The report's back-transcription of the dubbed lines started in a thread (it overlaps
+    the mix and the mux): ``(future or None, pool or None, the glossary terms it uses)``."""
+    if not (o.report and any(f.status == "ok" for f in fits)):
+        return None, None, ()
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .report import back_transcription_of, glossary_terms
+
+    known = glossary_terms(translation, o.target, o.glossary, root=ws.root)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
+    return pool.submit(back_transcription_of, ws, fits, o.target, asr_backend, known), pool, known
 
 
 @dataclass(frozen=True)
@@ -567,4 +419,4 @@ def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions |
     return run(input_path, ws, to=to, stages=stages, options=o, hook=hook).dub
 
 
-__all__ += ["run_dub"]
+__all__ += ["lines_to_dub", "run_dub"]

@@ -43,7 +43,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .diarize import Turn, read_rttm
+from .diarize import Turn, read_rttm, speakers_by_speech
 
 # the 13 real conversations (all labelled recordings) in the order the film plays them
 CONVERSATIONS = ("diar/sample.wav", "diar/dev00.wav", "diar/ami/trn00.wav", "diar/ami/trn01.wav",
@@ -100,10 +100,7 @@ class Film:
     @property
     def speakers(self) -> tuple[str, ...]:
         """Reference speakers, most speech first."""
-        tot: dict[str, float] = {}
-        for t in self.turns:
-            tot[t.speaker] = tot.get(t.speaker, 0.0) + t.duration
-        return tuple(sorted(tot, key=lambda s: (-tot[s], s)))
+        return speakers_by_speech(self.turns)
 
     @property
     def recurring(self) -> dict[str, tuple[int, ...]]:

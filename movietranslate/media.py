@@ -278,7 +278,32 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return (a[0] if ch == 1 else a), sr
 
 
-class WavSource:
+class AudioSource:
+    """Mono audio read by pieces: ``read(a, b)`` (float32 samples ``a:b``), ``source[a:b]``,
+    ``len(source)`` (samples), ``sr`` and ``duration`` (seconds)."""
+
+    n: int
+    sr: int
+
+    def read(self, a: int = 0, b: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def duration(self) -> float:
+        return self.n / self.sr
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        """``source[a:b]``: like slicing an array (negative and open ends included)."""
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("audio is read by contiguous slices, source[a:b]")
+        a, b, _ = index.indices(self.n)
+        return self.read(a, b)
+
+
+class WavSource(AudioSource):
     """A 16-bit PCM WAV read piece by piece: long films are never held whole in memory as
     float32 (nor mapped: pages of a map touched once would stay in the resident set).
     ``read(a, b)`` or ``source[a:b]`` gives samples ``a:b`` of the first channel (or the
@@ -294,13 +319,6 @@ class WavSource:
         size = self.path.stat().st_size
         self._offset = size - self.n * self.channels * 2  # the data chunk ends the file (write_wav)
 
-    def __len__(self) -> int:
-        return self.n
-
-    @property
-    def duration(self) -> float:
-        return self.n / self.sr
-
     def read(self, a: int = 0, b: int | None = None) -> np.ndarray:
         a, b = max(0, int(a)), min(self.n, self.n if b is None else int(b))
         count = max(0, b - a) * self.channels
@@ -310,27 +328,13 @@ class WavSource:
         piece = pcm[:, 0].astype(np.float32) if self.channels == 1 else pcm.mean(axis=1, dtype=np.float32)
         return piece / np.float32(32768.0)
 
-    def __getitem__(self, index: slice) -> np.ndarray:
-        """``source[a:b]``: like slicing an array (negative and open ends included)."""
-        if not isinstance(index, slice) or index.step not in (None, 1):
-            raise TypeError("a WavSource is read by contiguous slices, source[a:b]")
-        a, b, _ = index.indices(self.n)
-        return self.read(a, b)
 
-
-class ArraySource:
+class ArraySource(AudioSource):
     """An in-memory mono float array with :class:`WavSource`'s interface."""
 
     def __init__(self, audio: np.ndarray, sr: int = ANALYSIS_RATE):
         self.audio = np.ascontiguousarray(audio, dtype=np.float32)
         self.n, self.sr, self.channels = len(self.audio), sr, 1
-
-    def __len__(self) -> int:
-        return self.n
-
-    @property
-    def duration(self) -> float:
-        return self.n / self.sr
 
     def read(self, a: int = 0, b: int | None = None) -> np.ndarray:
         return self.audio[max(0, int(a)):(self.n if b is None else int(b))]

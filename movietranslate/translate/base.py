@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from ..data import Line, Transcript
+from ..data import Line, LineSet, Transcript
 from .checks import BLOCKING
 
 #: Bumped whenever prompts or the request layout change; part of every cache key.
@@ -171,6 +171,20 @@ class Translator(Protocol):
         ...
 
 
+class DeterministicTranslator:
+    """Defaults of a backend that gives the same answer each time (a file, the speech, the
+    line itself): never asked again, one batch at a time, no shortening. Subclasses set
+    ``name``, ``identity``, ``cacheable`` and ``translate``."""
+
+    time_keyed = False  # whether the cache key holds the line's times (answers come from them)
+    reasks = False
+    batch_size = 1_000_000
+    max_concurrency = 1
+
+    def shorten(self, request, text, max_units, *, source, target, options):
+        return None
+
+
 @dataclass(frozen=True)
 class TranslatedLine:
     """The translation of one source line (same id, same times).
@@ -263,7 +277,7 @@ class TranslatedLine:
 
 
 @dataclass(frozen=True)
-class Translation:
+class Translation(LineSet):
     """A film's translation: one line per source line, in source order."""
 
     lines: tuple[TranslatedLine, ...]
@@ -276,17 +290,6 @@ class Translation:
     names: dict = field(default_factory=dict)       # character id -> translated name
     synopsis: str | None = None
     glossary_hit_rate: float | None = None
-
-    def __post_init__(self):
-        ids = [ln.id for ln in self.lines]
-        if len(set(ids)) != len(ids):
-            raise ValueError("line ids must be unique")
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def __iter__(self):
-        return iter(self.lines)
 
     def texts(self) -> dict[str, str]:
         """``{line id: translated text}`` for every line."""

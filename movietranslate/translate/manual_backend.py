@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..data import Line, is_cjk
-from .base import Usage
+from .base import DeterministicTranslator, Usage
 
 
 def align_by_time(ours, theirs, *, max_shift: float = 1.0, cjk: bool = False) -> dict[str, str]:
@@ -40,15 +40,12 @@ def align_by_time(ours, theirs, *, max_shift: float = 1.0, cjk: bool = False) ->
             for k, v in buckets.items() if v}
 
 
-class ManualTranslator:
+class ManualTranslator(DeterministicTranslator):
     """``get_translator("manual", subtitles="film.zh.srt")``."""
 
     name = "manual"
     cacheable = False
     time_keyed = True
-    reasks = False  # deterministic: asking again gives the same answer
-    batch_size = 1_000_000
-    max_concurrency = 1
 
     def __init__(self, subtitles: str | os.PathLike | None = None, *, language: str | None = None,
                  encoding: str | None = None, max_shift: float = 1.0):
@@ -69,6 +66,3 @@ class ManualTranslator:
     def translate(self, requests, *, source, target, options, strict_terms: bool = False):
         ours = [Line(id=r.id, start=r.start, end=r.end, text=r.text) for r in requests]
         return align_by_time(ours, self.lines, max_shift=self.max_shift, cjk=is_cjk(target))
-
-    def shorten(self, request, text, max_units, *, source, target, options):
-        return None

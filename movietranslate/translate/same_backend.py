@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from ..errors import BadInputError
 from ..language import same_language
-from .base import Usage
+from .base import DeterministicTranslator, Usage
 
 
-class SameLanguageTranslator:
+class SameLanguageTranslator(DeterministicTranslator):
     """``get_translator("same")``: the source text of every line, unchanged."""
 
     name = "same"
     identity = "same-language:1"
     cacheable = False  # nothing to save: the answer is the line itself
-    reasks = False
-    batch_size = 1_000_000
-    max_concurrency = 1
 
     def __init__(self):
         self.usage = Usage()
@@ -32,6 +29,3 @@ class SameLanguageTranslator:
             raise BadInputError(f"The 'same' backend keeps the lines as they are; the film speaks "
                                 f"'{source}', not '{target}'.", accepted="another translation backend")
         return {r.id: r.text for r in requests}
-
-    def shorten(self, request, text, max_units, *, source, target, options):
-        return None

@@ -14,21 +14,19 @@ import threading
 import numpy as np
 
 from ..errors import BadInputError
-from .base import Usage
+from .base import DeterministicTranslator, Usage
 from ..language import base
 
 RATE = 16000
 
 
-class WhisperTranslator:
+class WhisperTranslator(DeterministicTranslator):
     """``get_translator("whisper", audio=array_or_wav_path, asr=optional_backend)``."""
 
     name = "whisper"
     cacheable = True
     time_keyed = True
-    reasks = False  # deterministic: asking again gives the same answer
     batch_size = 4
-    max_concurrency = 1
 
     def __init__(self, audio=None, *, asr=None, model: str | None = None, pad: float = 0.15):
         self._audio = audio
@@ -81,6 +79,3 @@ class WhisperTranslator:
             if text.strip():
                 out[r.id] = " ".join(text.split())
         return out
-
-    def shorten(self, request, text, max_units, *, source, target, options):
-        return None

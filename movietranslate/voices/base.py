@@ -43,6 +43,7 @@ class TTSBackend:
     languages: frozenset[str] = frozenset()
     clones = False        # True: voices are cloned from reference clips (no stock voices)
     preference = 50       # lower first when choosing the default backend of a language
+    concurrent = False    # True: synthesize() may run in two threads at once (the dub then does)
     extra: str | None = None
 
     @property

@@ -60,10 +60,10 @@ def change_gender(audio: np.ndarray, sr: int, *, formant: float = 1.0, pitch_hz:
     import parselmouth
     from parselmouth.praat import call
 
-    snd = parselmouth.Sound(np.asarray(audio, np.float64), sampling_frequency=sr)
     # Praat's overlap-add draws random numbers: seeded (under a lock, Praat's generator is
     # global) so that the same clip key always gives the same audio, byte for byte.
     with _PRAAT_LOCK:
+        snd = parselmouth.Sound(np.asarray(audio, np.float64), sampling_frequency=sr)
         parselmouth.praat.run("random_initializeWithSeedUnsafelyButPredictably (0)\n")
         out = call(snd, "Change gender", 75, 600, float(formant), float(pitch_hz or 0.0), float(pitch_range),
                    1.0)

@@ -1,0 +1,235 @@
+"""The dub's clips: each line synthesized in its character's voice and fitted to its time.
+
+:func:`synthesize` makes every line's clip that is not in the store yet
+(``DIR/stages/clips/<key>.wav`` with its facts beside it, the key made of the text, the
+voice, the slot and the fit options) and copies it to ``DIR/clips/<line>.wav``; it returns
+a :class:`LineFit` per line. Lines without text, or left ``untranslated`` by the
+translation, get a fit without a clip (the mix keeps the original audio there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import BadInputError, StageError
+from .fit import _speakable_len, fit_line, has_speakable_text
+from .progress import call_hook
+from .voices import Voice
+
+logger = logging.getLogger("movietranslate")
+
+# shorten(line_id, text, max_seconds) -> a shorter rendering, or None
+ShortenFn = Callable[[str, str, float], "str | None"]
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """How one line was dubbed. Durations in seconds; ``speed_factor`` = natural/final."""
+
+    line_id: str
+    character: str | None
+    voice: str
+    text: str
+    start: float
+    end: float
+    available: float          # seconds from start until the next line (minus the gap)
+    natural: float            # duration at the voice's natural rate
+    duration: float           # duration placed in the track
+    tts_rate: float           # the TTS speaking rate asked for
+    stretch: float            # time-stretch factor applied after the TTS
+    speed_factor: float
+    overrun: float            # seconds cut off because nothing else fitted
+    borrowed: float           # seconds used after the line's own end
+    gap_after: float          # silence between this clip's end and the next line
+    shortened: bool = False
+    status: str = "ok"        # "ok", "empty" (no translatable text), "untranslated" (original kept)
+    clip: str = ""
+    key: str = ""
+    natural_estimated: bool = False  # natural = duration x rate (one synthesis at the needed rate)
+    reason: str = ""          # why an ``untranslated`` line was not dubbed ("not Chinese", ...)
+
+    @property
+    def clip_end(self) -> float:
+        return self.start + self.duration
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float):
+                d[k] = round(v, 3)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> LineFit:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class _Plan(NamedTuple):
+    text: str
+    voice: Voice
+    backend: Any
+    later: list
+    next_start: float
+    available: float
+    slot: float
+    key: str
+
+
+class _Pace:
+    """Each voice's pace (seconds per letter) from the clips made so far: a line clearly
+    too long for its slot is then synthesized once, straight at the rate it needs."""
+
+    def __init__(self):
+        self._by_voice: dict[str, list[float]] = {}
+
+    def learn(self, voice_key: str, facts: Mapping) -> None:
+        p = self._by_voice.setdefault(voice_key, [0.0, 0.0, 0])
+        p[0] += float(facts.get("natural", 0.0))
+        p[1] += _speakable_len(facts.get("text", ""))
+        p[2] += 1
+
+    def predict(self, voice_key: str, text: str) -> float | None:
+        p = self._by_voice.get(voice_key)
+        return p[0] / p[1] * _speakable_len(text) if p and p[2] >= 3 and p[1] >= 30 else None
+
+
+def _plan(ln, texts, refused, voices, backend, starts, duration, fit_options) -> _Plan | None:
+    """What a line's clip depends on: its text, voice, slot and the time it may borrow."""
+    from .voices import get_tts
+    from .workspace import stable_hash
+
+    text = (texts.get(ln.id) or "").strip()
+    if ln.id in refused or not has_speakable_text(text):
+        return None
+    voice = voices[ln.character or "C00"]
+    later = [s for s in starts if s > ln.start + 1e-6]
+    nxt = min(later) if later else duration
+    available = max(0.05, min(nxt - fit_options.min_gap, duration) - ln.start)
+    slot = max(0.05, min(ln.end, ln.start + available) - ln.start)
+    vb = get_tts(voice.backend) if voice.backend != backend.name else backend
+    key = stable_hash("clip", text, voice.key, vb.identity, round(slot, 3), round(available, 3),
+                      fit_options.to_dict())
+    return _Plan(text, voice, vb, later, nxt, available, slot, key)
+
+
+def _make_clip(ln, pl: _Plan, store: Path, fit_options, predicted: float | None,
+               shorten: ShortenFn | None) -> dict:
+    """Synthesize and fit one line's clip into the store; returns its facts. ``predicted``:
+    its natural duration as the voice's pace so far says (None: measure it)."""
+    from . import media
+    from .voices import render
+    from .workspace import atomic_write_json
+
+    def synth(t, rate, _v=pl.voice, _b=pl.backend):
+        return render(t, _v, speed=rate, backend=_b)[0]
+
+    def short(t, secs, _id=ln.id):
+        try:
+            return shorten(_id, t, secs)
+        except Exception as exc:  # noqa: BLE001 - a failed shortening keeps the text
+            logger.warning("shortening %s failed: %s", _id, exc)
+            return None
+    try:
+        audio, facts = fit_line(synth, pl.text, pl.backend.sample_rate, slot=pl.slot, available=pl.available,
+                                options=fit_options, shorten=short if shorten is not None else None,
+                                predicted=predicted)
+    except (BadInputError, StageError):
+        raise
+    except Exception as exc:
+        raise StageError(f"synthesis failed: {exc.__class__.__name__}: {exc}", stage="dub",
+                         line_id=ln.id) from exc
+    media.write_wav(store / f"{pl.key[:24]}.wav", audio, pl.backend.sample_rate)
+    facts["sample_rate"] = pl.backend.sample_rate
+    atomic_write_json(store / f"{pl.key[:24]}.json", facts)
+    return facts
+
+
+def _unspoken(ln, texts, refused) -> LineFit:
+    text = (texts.get(ln.id) or "").strip()
+    return LineFit(ln.id, ln.character, "", text, ln.start, ln.end, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0,
+                   status="untranslated" if ln.id in refused else "empty", reason=refused.get(ln.id, ""))
+
+
+def _spoken(ln, pl: _Plan, facts: Mapping, clip: Path, duration: float) -> LineFit:
+    end = ln.start + facts["duration"]
+    gap = max(0.0, pl.next_start - end) if pl.later else max(0.0, duration - end)
+    return LineFit(ln.id, ln.character, pl.voice.label, facts["text"], ln.start, ln.end, pl.available,
+                   facts["natural"], facts["duration"], facts["tts_rate"], facts["stretch"],
+                   facts["speed_factor"], facts["overrun"], facts["borrowed"], gap,
+                   shortened=facts["shortened"], status="ok", clip=str(clip), key=pl.key[:24],
+                   natural_estimated=bool(facts.get("natural_estimated", False)))
+
+
+def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[str, str], voices, backend,
+               duration: float, o, *, shorten: ShortenFn | None = None,
+               hook=None) -> tuple[list[LineFit], int]:
+    """Each line's clip, fitted to its time (:func:`~movietranslate.fit.fit_line`), in
+    ``DIR/stages/clips`` under a key of its text, voice, slot and options (made only when
+    missing) and copied to ``DIR/clips/<line>.wav``: ``(fits, clips synthesized)``.
+    ``o``: the dub's options (their ``fit``); ``duration``: the film's, in seconds.
+
+    Lines go in groups of :func:`tts_workers` (two when every voice's backend can run in two
+    threads), synthesized at once; each voice's pace is learned from the groups before,
+    whether their clips were made now or found in the store, so a clip is the same whatever
+    was made in an earlier, interrupted run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clips_dir, store = ws.root / "clips", ws.root / "stages" / "clips"
+    store.mkdir(parents=True, exist_ok=True)
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    starts = [ln.start for ln in speakable]
+    plans = [_plan(ln, texts, refused, voices, backend, starts, duration, o.fit) for ln in lines]
+    spoken = [i for i, pl in enumerate(plans) if pl is not None]
+    workers = tts_workers({pl.backend.name: pl.backend for pl in plans if pl is not None}.values())
+    pace, made, done = _Pace(), 0, 0
+    fits: dict[int, LineFit] = {i: _unspoken(ln, texts, refused) for i, (ln, pl) in enumerate(zip(lines, plans))
+                                if pl is None}
+    with ThreadPoolExecutor(workers, thread_name_prefix="movietranslate-tts") as pool:
+        for g in range(0, len(spoken), workers):
+            group = spoken[g:g + workers]
+            found = {i: _stored_facts(store, plans[i]) for i in group}
+            jobs = {i: pool.submit(_make_clip, lines[i], plans[i], store, o.fit,
+                                   pace.predict(plans[i].voice.key, plans[i].text), shorten)
+                    for i in group if found[i] is None}
+            for i in group:
+                facts = found[i] if found[i] is not None else jobs[i].result()
+                pace.learn(plans[i].voice.key, facts)
+                clip = clips_dir / f"{lines[i].id}.wav"
+                shutil.copyfile(store / f"{plans[i].key[:24]}.wav", clip)
+                fits[i] = _spoken(lines[i], plans[i], facts, clip, duration)
+                made += found[i] is None
+                done += 1
+                call_hook(hook, "synthesize", done, len(spoken))
+    return [fits[i] for i in range(len(lines))], made
+
+
+def tts_workers(backends) -> int:
+    """How many lines to synthesize at once: 2 (``MOVIETRANSLATE_TTS_WORKERS``, at most the
+    CPU count) when every backend in use declares ``concurrent``, else 1."""
+    import os
+
+    if not all(getattr(b, "concurrent", False) for b in backends):
+        return 1
+    want = int(os.environ.get("MOVIETRANSLATE_TTS_WORKERS", "2"))
+    return max(1, min(want, os.cpu_count() or 1))
+
+
+def _stored_facts(store: Path, pl: _Plan) -> dict | None:
+    meta, wav = store / f"{pl.key[:24]}.json", store / f"{pl.key[:24]}.wav"
+    if not (meta.is_file() and wav.is_file()):
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads(meta.read_text(encoding="utf-8"))
+    return None
+
+
+__all__ = ["LineFit", "ShortenFn", "synthesize"]
