@@ -36,9 +36,9 @@ class KokoroBackend(TTSBackend):
     extra = "tts"
 
     def __init__(self, threads: int | None = None):
-        # one thread per session run: the dub runs two lines at once, which keeps two cores
-        # busier than one line on two threads (real-time factor 0.41 against 0.47 measured)
-        self.threads = int(threads or os.environ.get("MOVIETRANSLATE_TTS_THREADS", "1"))
+        # two threads per run; with MOVIETRANSLATE_TTS_WORKERS=2 (two lines at once) use
+        # MOVIETRANSLATE_TTS_THREADS=1 (see movietranslate.synthesis.tts_workers)
+        self.threads = int(threads or os.environ.get("MOVIETRANSLATE_TTS_THREADS", "2"))
         self._sess = self._vocab = self._styles = None
         self._zh = None
 
