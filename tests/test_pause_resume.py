@@ -12,12 +12,10 @@ transcript equals, byte for byte, that of a run that was never interrupted.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from killable import run_script
 
 RUNNER = textwrap.dedent("""
     import json, os, signal, sys
@@ -42,12 +40,7 @@ RUNNER = textwrap.dedent("""
 
 
 def _run(args: dict, *, expect_killed: bool) -> None:
-    r = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(args)], capture_output=True, text=True,
-                       timeout=1200)
-    if expect_killed:
-        assert r.returncode == -signal.SIGKILL, (r.returncode, r.stdout, r.stderr[-2000:])
-    else:
-        assert r.returncode == 0 and "finished" in r.stdout, r.stderr[-3000:]
+    run_script(RUNNER, args, expect_killed=expect_killed, timeout=1200)
 
 
 def _pieces(log) -> list[tuple[float, float]]:

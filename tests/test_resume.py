@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from killable import run_script
 
 RUNNER = textwrap.dedent("""
     import json, os, signal, sys
@@ -54,12 +52,7 @@ RUNNER = textwrap.dedent("""
 
 
 def _run(args: dict, *, expect_killed: bool) -> None:
-    r = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(args)], capture_output=True, text=True,
-                       timeout=900)
-    if expect_killed:
-        assert r.returncode == -signal.SIGKILL, (r.returncode, r.stdout, r.stderr[-2000:])
-    else:
-        assert r.returncode == 0 and "finished" in r.stdout, r.stderr[-3000:]
+    run_script(RUNNER, args, expect_killed=expect_killed, timeout=900)
 
 
 def _sha(path: Path) -> str:
