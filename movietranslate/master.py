@@ -33,6 +33,7 @@ import wave
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def encode_aac(x: np.ndarray, sr: int, start: int, keep: tuple[float, float], *,
     return out
 
 
-def write_m4a(packets: list[tuple[int, bytes]], path: str | os.PathLike, *, sr: int, channels: int,
+def write_m4a(packets: Iterable[tuple[int, bytes]], path: str | os.PathLike, *, sr: int, channels: int,
               bitrate: int = 192000) -> None:
     """Mux AAC ``(pts, bytes)`` packets into an M4A file (atomically); the priming of the
     first packet (negative pts) becomes the file's edit list."""
@@ -193,6 +194,80 @@ class Master:
         with atomic_path(p) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
+
+    def _limited(self, w: np.ndarray, lo: int, a: int, b: int, g: float, ceiling: float,
+                 e_before: np.ndarray) -> dict:
+        """Chunk ``[a, b)`` after the gain ``g`` and the limiter (16-bit PCM), from its
+        context ``w`` (which starts at sample ``lo``), with its hop energies, peak and the
+        hashes of its edges (the AAC pre-roll keys)."""
+        sr = self.sr
+        m0 = max(0, a - MARGIN) - lo  # limiter context starts here in the window
+        y = w[:, m0:] * g
+        lim = bool(np.max(np.abs(y), initial=0.0) > ceiling)
+        if lim:
+            y = limit(y, sr, ceiling)
+        pcm = (np.clip(y[:, a - lo - m0:b - lo - m0], -1.0, 1.0) * 32767.0).round().astype(np.int16)
+        if lim:
+            runin = w[:, :a - lo] * g if a > lo else None
+            e = hop_energy(pcm.astype(np.float32) / 32767.0, sr, runin, hop=self.hop)
+        else:
+            e = e_before * (g * g)
+        peak = float(np.max(np.abs(pcm), initial=0)) / 32767.0
+        return {"pcm": pcm, "e": e, "peak": np.float64(peak), "limited": np.bool_(lim),
+                "head": np.array(_h(pcm[:, :PREROLL])), "tail": np.array(_h(pcm[:, -PREROLL:]))}
+
+    def _write_wav(self, wav_path, out_keys: list[str], c: int) -> None:
+        """The master as 16-bit PCM WAV (atomically), chunk by chunk from the cache."""
+        from .workspace import atomic_path
+
+        with atomic_path(wav_path) as tmp:
+            with wave.open(str(tmp), "wb") as w:
+                w.setnchannels(c)
+                w.setsampwidth(2)
+                w.setframerate(self.sr)
+                for key in out_keys:
+                    w.writeframes(np.ascontiguousarray(self._load(self._file("out", key), ("pcm",))["pcm"].T)
+                                  .tobytes())
+
+    def _aac_packets(self, bounds, out_keys, heads, tails, c: int):
+        """The AAC packets ``(pts, bytes)`` of the master, chunk by chunk: each chunk encoded
+        with its neighbours' edges as pre-roll (keyed by them), or read from the cache; the
+        count of chunks encoded goes to ``self.encoded``."""
+        sr, k_n = self.sr, len(bounds)
+        pcm_cache: dict[int, np.ndarray] = {}
+
+        def pcm(k: int) -> np.ndarray:
+            if k not in pcm_cache:
+                pcm_cache[k] = self._load(self._file("out", out_keys[k]), ("pcm",))["pcm"]
+            return pcm_cache[k]
+
+        for k, (a, b) in enumerate(bounds):
+            key = _h("aac", sr, c, self.bitrate, self.coder, tails[k - 1] if k else "", out_keys[k],
+                     heads[k + 1] if k + 1 < k_n else "")
+            p = self._file("aac", key)
+            z = self._load(p)
+            if z is None:
+                parts, start = [], a
+                if k:
+                    parts.append(pcm(k - 1)[:, -PREROLL:])
+                    start = a - parts[0].shape[1]
+                parts.append(pcm(k))
+                if k + 1 < k_n:
+                    parts.append(pcm(k + 1)[:, :PREROLL])
+                x = np.concatenate(parts, axis=1).astype(np.float32) / 32767.0
+                keep = (a if k else -np.inf, b if k + 1 < k_n else np.inf)
+                pk = encode_aac(x, sr, start, keep, bitrate=self.bitrate, coder=self.coder)
+                sizes = np.array([len(d) for _, d in pk], np.int64)
+                z = {"pts": np.array([t for t, _ in pk], np.int64), "sizes": sizes,
+                     "data": np.frombuffer(b"".join(d for _, d in pk), np.uint8)}
+                self._save(p, **z)
+                self.encoded += 1
+            for k2 in [j for j in pcm_cache if j < k - 1]:
+                del pcm_cache[k2]
+            offs = np.concatenate([[0], np.cumsum(z["sizes"])])
+            data = z["data"].tobytes()
+            for i, t in enumerate(z["pts"]):
+                yield int(t), data[offs[i]:offs[i + 1]]
 
     def prune(self) -> None:
         """Remove the chunk files the last render did not use (bounded disk use)."""
@@ -296,20 +371,7 @@ class Master:
             z = self._load(p, ("e", "peak", "limited", "head", "tail"))
             if z is None:
                 lo, w = window(k)
-                m0 = max(0, a - MARGIN) - lo  # limiter context starts here in the window
-                y = w[:, m0:] * g
-                lim = bool(np.max(np.abs(y), initial=0.0) > ceiling)
-                if lim:
-                    y = limit(y, sr, ceiling)
-                pcm = (np.clip(y[:, a - lo - m0:b - lo - m0], -1.0, 1.0) * 32767.0).round().astype(np.int16)
-                if lim:
-                    runin = w[:, :a - lo] * g if a > lo else None
-                    e = hop_energy(pcm.astype(np.float32) / 32767.0, sr, runin, hop=self.hop)
-                else:
-                    e = e_pre[k] * (g * g)
-                peak = float(np.max(np.abs(pcm), initial=0)) / 32767.0
-                z = {"pcm": pcm, "e": e, "peak": np.float64(peak), "limited": np.bool_(lim),
-                     "head": np.array(_h(pcm[:, :PREROLL])), "tail": np.array(_h(pcm[:, -PREROLL:]))}
+                z = self._limited(w, lo, a, b, g, ceiling, e_pre[k])
                 self._save(p, **z)
                 rendered += 1
             heads.append(str(z["head"]))
@@ -322,55 +384,14 @@ class Master:
         peak = max(peaks) if peaks else 0.0
 
         # 4. the WAV, chunk by chunk
-        from .workspace import atomic_path
+        self._write_wav(wav_path, out_keys, c)
 
-        with atomic_path(wav_path) as tmp:
-            with wave.open(str(tmp), "wb") as w:
-                w.setnchannels(c)
-                w.setsampwidth(2)
-                w.setframerate(sr)
-                for key in out_keys:
-                    w.writeframes(np.ascontiguousarray(self._load(self._file("out", key), ("pcm",))["pcm"].T)
-                                  .tobytes())
-
-        # 5. AAC, chunk by chunk
-        encoded = 0
+        # 5. AAC, chunk by chunk, streamed into the file
+        self.encoded = 0
         if self.aac and m4a_path is not None:
-            packets: list[tuple[int, bytes]] = []
-            pcm_cache: dict[int, np.ndarray] = {}
-
-            def pcm(k: int) -> np.ndarray:
-                if k not in pcm_cache:
-                    pcm_cache[k] = self._load(self._file("out", out_keys[k]), ("pcm",))["pcm"]
-                return pcm_cache[k]
-
-            for k, (a, b) in enumerate(bounds):
-                key = _h("aac", sr, c, self.bitrate, self.coder, tails[k - 1] if k else "", out_keys[k],
-                         heads[k + 1] if k + 1 < k_n else "")
-                p = self._file("aac", key)
-                z = self._load(p)
-                if z is None:
-                    parts, start = [], a
-                    if k:
-                        parts.append(pcm(k - 1)[:, -PREROLL:])
-                        start = a - parts[0].shape[1]
-                    parts.append(pcm(k))
-                    if k + 1 < k_n:
-                        parts.append(pcm(k + 1)[:, :PREROLL])
-                    x = np.concatenate(parts, axis=1).astype(np.float32) / 32767.0
-                    keep = (a if k else -np.inf, b if k + 1 < k_n else np.inf)
-                    pk = encode_aac(x, sr, start, keep, bitrate=self.bitrate, coder=self.coder)
-                    sizes = np.array([len(d) for _, d in pk], np.int64)
-                    z = {"pts": np.array([t for t, _ in pk], np.int64), "sizes": sizes,
-                         "data": np.frombuffer(b"".join(d for _, d in pk), np.uint8)}
-                    self._save(p, **z)
-                    encoded += 1
-                for k2 in [j for j in pcm_cache if j < k - 1]:
-                    del pcm_cache[k2]
-                offs = np.concatenate([[0], np.cumsum(z["sizes"])])
-                data = z["data"].tobytes()
-                packets += [(int(t), data[offs[i]:offs[i + 1]]) for i, t in enumerate(z["pts"])]
-            write_m4a(packets, m4a_path, sr=sr, channels=c, bitrate=self.bitrate)
+            write_m4a(self._aac_packets(bounds, out_keys, heads, tails, c), m4a_path, sr=sr, channels=c,
+                      bitrate=self.bitrate)
+        encoded = self.encoded
         self.prune()
         atomic_write_json(self.folder / "state.json", {"gain_db": gain_db, "target": self.target,
                                                        "ceiling": self.ceiling_db})

@@ -289,17 +289,23 @@ def _clip_reader(ws):
     from . import media
     from .voices.dsp import resample
 
+    from collections import OrderedDict
+
     store = ws.root / "stages" / "clips"
-    clip16: dict[str, np.ndarray] = {}
+    clip16: OrderedDict[str, np.ndarray] = OrderedDict()  # the last few: a film's clips are never held all
 
     def clip_of(f):
-        if f.line_id not in clip16:
+        if f.line_id in clip16:
+            clip16.move_to_end(f.line_id)
+        else:
             p = store / f"{f.key}.wav" if f.key else None
             if p is None or not p.is_file():
                 p = Path(f.clip)
             a, sr = media.read_wav(p)
             a = np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32)
             clip16[f.line_id] = resample(a, sr, 16000)[: int(round(f.duration * 16000))]
+            while len(clip16) > 64:
+                clip16.popitem(last=False)
         return clip16[f.line_id]
     return clip_of
 
@@ -399,8 +405,14 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
         if pieces and total > 8000:
             dub_emb[cid] = cached_embedding(ws, np.concatenate(pieces)[:16000 * 30])
         if analysis_audio is not None and cid in dub_emb:
-            orig = [analysis_audio[int(f.start * 16000):int(f.end * 16000)] for f in mine]
-            orig = [p for p in orig if len(p)]
+            orig, total = [], 0
+            for f in mine:  # the first 30 s of the character's original lines
+                if total >= 16000 * 30:
+                    break
+                p = analysis_audio[int(f.start * 16000):int(f.end * 16000)]
+                if len(p):
+                    orig.append(p)
+                    total += len(p)
             if orig and sum(map(len, orig)) > 8000:
                 entry["similarity_to_original"] = round(
                     cosine(cached_embedding(ws, np.concatenate(orig)[:16000 * 30]), dub_emb[cid]), 4)

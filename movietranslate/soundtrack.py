@@ -10,6 +10,7 @@ an edited line recomputes the master chunks it touches only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -113,27 +114,26 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
 def _load_original(ws, input_path: Path, digest: str, n: int):
     """The original soundtrack at 48 kHz, channels kept, float32 ``(c, n)`` (exactly ``n``
     samples: cut or padded with silence), cached in the workspace as ``.npy`` and read back
-    memory-mapped: a re-dub reads only the stretches it needs."""
+    by slices (:class:`~movietranslate.media.NpyAudio`): a re-dub reads only the stretches
+    it needs, and an hour of film never sits in memory."""
     from . import media
 
     def compute(tmp: Path):  # decoded frame by frame into the file: never whole in memory
-        out, pos = None, 0
-        for chunk in media.decode_frames(input_path, MIX_RATE):
-            chunk = chunk[:2]
-            if out is None:
-                out = np.lib.format.open_memmap(tmp / "original48k.npy", mode="w+", dtype=np.float32,
-                                                shape=(chunk.shape[0], n))
-            k = min(chunk.shape[1], n - pos)
-            if k > 0:
-                out[:, pos:pos + k] = chunk[:, :k]
-            pos += chunk.shape[1]
+        target, pos, channels = tmp / "original48k.npy", 0, None
+        with contextlib.ExitStack() as stack:
+            for chunk in media.decode_frames(input_path, MIX_RATE):
+                chunk = chunk[:2]
+                if channels is None:
+                    channels = chunk.shape[0]
+                    write = stack.enter_context(media.NpyAudio.writer(target, channels, n))
+                write(pos, chunk)
+                pos += chunk.shape[1]
         media.check_decoded(input_path, pos / MIX_RATE, media.probe(input_path).duration)
-        out.flush()
-        return {"channels": int(out.shape[0]), "seconds": round(n / MIX_RATE, 3)}
+        return {"channels": int(channels or 0), "seconds": round(n / MIX_RATE, 3)}
 
     run = ws.run_stage("original-audio", inputs={"file": digest},
                        options={"rate": MIX_RATE, "format": "npy", "samples": n}, model=None, compute=compute)
-    return np.load(run.path("original48k.npy"), mmap_mode="r"), run.key
+    return media.NpyAudio(run.path("original48k.npy")), run.key
 
 
 def _read_json(path: Path) -> dict:

@@ -3,6 +3,8 @@ track are made piece by piece, and each equals what the whole-array way makes.""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,37 @@ def test_original_soundtrack_is_decoded_into_its_file(media_dir, tmp_path):
     ws = Workspace(tmp_path / "w")
     for n in (whole.shape[1] - 1000, whole.shape[1] + 4800):  # cut to the film, or padded with silence
         original, _key = _load_original(ws, film, "digest-of-the-film", n)
-        assert isinstance(original, np.memmap) and original.shape == (2, n)
+        assert isinstance(original, media.NpyAudio) and original.shape == (2, n)
         ref = whole[:, :n] if n <= whole.shape[1] else np.pad(whole, ((0, 0), (0, n - whole.shape[1])))
         assert np.array_equal(np.asarray(original), ref)
+        assert np.array_equal(original[:, 48_000:96_000], ref[:, 48_000:96_000])
+        assert np.array_equal(np.load(original.path), ref)  # a plain .npy file
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_audio_in_a_file_is_read_without_staying_resident(tmp_path):
+    """Fifteen minutes of 48 kHz stereo (330 MB) read through window by window, as the mix
+    does: the resident set must not take up the file (a memory map would keep every page
+    it touched)."""
+    from movietranslate.media import NpyAudio
+
+    n, step = 15 * 60 * 48_000, 48_000 * 20
+    rng = np.random.default_rng(0)
+    piece = rng.standard_normal((2, step)).astype(np.float32)
+    with NpyAudio.writer(tmp_path / "a.npy", 2, n) as write:
+        for pos in range(0, n, step):
+            write(pos, piece)
+    x = NpyAudio(tmp_path / "a.npy")
+    before = _resident_mb()
+    total = 0.0
+    for lo in range(0, n, step):
+        w = x[:, lo:lo + step]
+        assert w.shape == (2, min(step, n - lo))
+        total += float(w[:, :100].sum())
+    grown = _resident_mb() - before
+    assert total == pytest.approx(float(piece[:, :100].sum()) * (n // step), rel=1e-5)
+    assert grown < 60, f"reading the file grew the resident set by {grown:.0f} MB"
