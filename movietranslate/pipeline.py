@@ -34,6 +34,10 @@ class MediaStage:
         """The 16 kHz mono analysis audio, shape ``(n,)`` float32."""
         return media.read_wav(self.audio_path)[0]
 
+    def source(self) -> media.WavSource:
+        """The 16 kHz mono analysis audio read by pieces (a film is never held whole)."""
+        return media.WavSource(self.audio_path)
+
 
 def open_workspace(workdir: str | os.PathLike) -> Workspace:
     return Workspace(workdir)

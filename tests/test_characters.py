@@ -139,6 +139,35 @@ def test_two_conversations_in_a_row_give_four_characters(conversations, diarizer
     assert der <= 0.25, f"DER {der:.3f}"
 
 
+def test_a_film_is_diarized_from_its_file_by_pieces(conversations, diarizer, tmp_path, monkeypatch):
+    """The analysis WAV read by pieces gives the features and the diarization of the whole
+    array, byte for byte; voice activity run on pieces finds the speech it finds whole."""
+    from movietranslate import diarize as dz
+    from movietranslate.media import WavSource
+
+    audio = np.concatenate([conversations[name][0] for name in ("sample", "dev00")])
+    write_wav(tmp_path / "film.wav", audio, 16000)
+    src = WavSource(tmp_path / "film.wav")
+    whole = src.read()
+    monkeypatch.setattr(dz, "FEATURE_PIECE", 777)  # many pieces, with a short last one
+    assert np.array_equal(dz.features(src), dz.log_mel(whole))
+    assert diarizer.diarize(src).to_dict() == diarizer.diarize(whole).to_dict()
+
+    opts = DiarizeOptions()
+    ref = dz.speech_regions(whole, opts)
+    monkeypatch.setattr(dz, "VAD_PIECE", 25 * 16000)
+    pieces = dz.speech_regions(src, opts)
+    assert pieces != ref  # the pieces really were cut (a cut falls inside speech)
+
+    def mask(regions):
+        m = np.zeros(len(whole) // 160 + 1, bool)
+        for a, b in regions:
+            m[int(a * 100):int(b * 100)] = True
+        return m
+    a, b = mask(ref), mask(pieces)
+    assert (a & b).sum() / (a | b).sum() >= 0.95
+
+
 def test_rttm_round_trip(conversations, tmp_path):
     diar = conversations["sample"][1]
     p = tmp_path / "x.rttm"

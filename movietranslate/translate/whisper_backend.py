@@ -51,15 +51,17 @@ class WhisperTranslator(DeterministicTranslator):
             raise BadInputError("The whisper translation backend needs the film's audio "
                                 "(get_translator('whisper', audio=...)); run it through the workspace stage.")
         if isinstance(a, (str, os.PathLike)):
-            from ..media import read_wav
-            a = self._audio = read_wav(a)[0]
-        return a  # shape (n,), float32, 16 kHz
+            from ..media import WavSource
+            a = self._audio = WavSource(a)  # read line by line: a film is never held whole
+        return a  # 16 kHz mono: a float32 array (n,) or an audio source sliced the same way
 
     @property
     def identity(self) -> str:
         if self._digest is None:
-            self._digest = hashlib.sha256(np.ascontiguousarray(self.audio, dtype=np.float32)
-                                          .tobytes()).hexdigest()[:16]
+            h, a = hashlib.sha256(), self.audio
+            for lo in range(0, len(a), 600 * RATE):  # the digest of the whole, read by pieces
+                h.update(np.ascontiguousarray(a[lo:lo + 600 * RATE], dtype=np.float32).tobytes())
+            self._digest = h.hexdigest()[:16]
         return f"whisper:{getattr(self.asr, 'identity', 'base')}:{self._digest}"
 
     def translate(self, requests, *, source, target, options, strict_terms: bool = False):
