@@ -65,6 +65,9 @@ class RunOptions:
     dub: Any = None  # a DubOptions (None: the defaults)
     asr_backend: Any = None  # the recogniser used by the dub's report (None: the bundled one)
     scheduler: Any = None  # a Dask cluster for recognition: tcp://..., local[:N] or a Client
+    # The user's subtitle rules for the target language ({"max_row_chars": 14, ...}, see
+    # segmentation.SubtitleRules): the translation and the dub check and write by them.
+    subtitle_rules: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -226,8 +229,11 @@ def _translation(film, ws, to, transcript, cast, o: RunOptions, hook):
         if existing is not None and same_language(existing.target_language, to):
             return existing
     backend = o.translation_backend or default_translate_backend(to, transcript.language)
-    return tr.run_translation(film, ws, to=to, backend=backend, cast=cast, hook=hook,
-                              **dict(o.translation_options or {}))
+    kw = dict(o.translation_options or {})
+    if o.subtitle_rules:
+        kw["options"] = dataclasses.replace(kw.get("options") or tr.TranslationOptions(),
+                                            subtitle_rules=tuple(dict(o.subtitle_rules).items()))
+    return tr.run_translation(film, ws, to=to, backend=backend, cast=cast, hook=hook, **kw)
 
 
 def _whisper_lines(film, to, transcript) -> dict[str, str]:
@@ -266,6 +272,8 @@ def _dub(film, ws, to, transcript, cast, translation, o: RunOptions, hook):
     from .dub import DubOptions, dub
 
     opts = dataclasses.replace(o.dub or DubOptions(), target=to)
+    if o.subtitle_rules:
+        opts = dataclasses.replace(opts, subtitle_rules=tuple(dict(o.subtitle_rules).items()))
     return dub(film, ws, transcript, translation, options=opts, cast=cast, hook=hook,
                shorten=_shortener(ws, to, transcript, translation, o), asr_backend=o.asr_backend)
 

@@ -34,6 +34,9 @@ def register(app: typer.Typer, friendly) -> None:
                                            help="Exit 0 even when some lines were left in the original language."),
         scheduler: str | None = typer.Option(None, "--scheduler",
                                              help="Recognise on a Dask cluster: tcp://HOST:PORT, or local:N."),
+        subtitle_rule: list[str] = typer.Option([], "--subtitle-rule",
+                                                help="A rule of the target subtitles, NAME=VALUE (repeatable): "
+                                                     "max_row_chars, max_rows, max_cps, min_duration, ..."),
     ):
         """Dub a film: writes DIR/dubbed.mp4 (or .mkv), DIR/dub.wav, DIR/clips/ and DIR/report.json.
 
@@ -58,10 +61,11 @@ def register(app: typer.Typer, friendly) -> None:
                           mux=MuxOptions(container=container, burn_in=burn_in, bilingual=bilingual), video=not no_video,
                           report=not no_report)
         tkw = {"subtitles": str(subtitles)} if subtitles else {}
+        rules = parse_rules(subtitle_rule)
         backend = translation_backend or ("manual" if subtitles else None)
         result = run_dub(input, ws, to=to, options=opts, translation_backend=backend,
                          translation_options=tkw, source_language=source_language,
-                         hook=terminal_hook(sys.stderr), scheduler=scheduler)
+                         hook=terminal_hook(sys.stderr), scheduler=scheduler, subtitle_rules=rules)
         rep = result.report or {}
         bt = rep.get("back_transcription") or {}
         ser = bt.get("syllable_error_rate")
@@ -80,3 +84,18 @@ def register(app: typer.Typer, friendly) -> None:
                          "as they are, then dub again (only those lines are synthesized).", err=True)
             if not allow_partial:
                 raise typer.Exit(3)
+
+
+def parse_rules(items: list[str]) -> dict[str, float]:
+    """``["max_row_chars=14", ...]`` from the command line, checked
+    (:meth:`~movietranslate.segmentation.SubtitleRules.overrides`)."""
+    from .errors import BadInputError
+    from .segmentation import SubtitleRules
+
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise BadInputError(f"--subtitle-rule {item!r} is not NAME=VALUE.", accepted="e.g. max_row_chars=14")
+        out[name.strip()] = value.strip()
+    return dict(SubtitleRules.overrides(out))

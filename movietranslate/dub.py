@@ -61,11 +61,29 @@ class DubOptions:
     # the report's back-transcription gives them to Whisper so it spells them as the
     # translation does (report.glossary_terms, report.zh_prompt). Never the line texts.
     glossary: tuple[str, ...] = ()
+    # The user's subtitle rules for the target language ((name, value) pairs of
+    # segmentation.SubtitleRules): the target subtitles are written and checked by them.
+    subtitle_rules: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        from .segmentation import SubtitleRules
+
+        object.__setattr__(self, "subtitle_rules", SubtitleRules.overrides(self.subtitle_rules))
+
+    @property
+    def rules(self):
+        """The target language's subtitle rules with the user's applied."""
+        from .segmentation import SubtitleRules
+
+        return SubtitleRules.for_language(self.target, **dict(self.subtitle_rules))
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "backend": self.backend, "fit": self.fit.to_dict(),
-                "casting": self.casting.to_dict(), "mix": self.mix.to_dict(), "mux": self.mux.to_dict(),
-                "video": self.video, "report": self.report, "glossary": list(self.glossary)}
+        d = {"target": self.target, "backend": self.backend, "fit": self.fit.to_dict(),
+             "casting": self.casting.to_dict(), "mix": self.mix.to_dict(), "mux": self.mux.to_dict(),
+             "video": self.video, "report": self.report, "glossary": list(self.glossary)}
+        if self.subtitle_rules:
+            d["subtitle_rules"] = [list(r) for r in self.subtitle_rules]
+        return d
 
 
 @dataclass(frozen=True)
@@ -185,13 +203,14 @@ def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping
                     for ln in lines if has_speakable_text(texts.get(ln.id))]
     tgt_srt = ws.root / "target.srt"
     src_srt = ws.root / "source.srt"
-    subtitles.write(target_lines, tgt_srt, language=o.target)
+    subtitles.write(target_lines, tgt_srt, language=o.target, rules=o.rules)
     if not src_srt.is_file():
         subtitles.write(list(lines), src_srt, language=transcript.language)
     video_path = None
     if o.video:
         mux_key = stable_hash("mux", digest, track.key, [(f.line_id, f.text, f.status) for f in fits],
-                              [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language)
+                              [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language,
+                              *([list(o.subtitle_rules)] if o.subtitle_rules else []))
         mux_dir = ws.root / "stages" / "mux" / mux_key[:20]
         found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []
         if found:
@@ -201,7 +220,7 @@ def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping
             subs = [(tgt_srt, o.target), (src_srt, transcript.language)]
             if o.mux.bilingual:
                 bi = ws.root / "bilingual.ass"
-                subtitles.write(target_lines, bi, language=o.target,
+                subtitles.write(target_lines, bi, language=o.target, rules=o.rules,
                                 second={ln.id: ln.text for ln in lines}, second_language=transcript.language)
                 subs.append((bi, o.target))
             built = mux(input_path, track.m4a or track.dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
@@ -292,7 +311,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
         from .report import build_report
 
         t5 = time.perf_counter()
-        rep = build_report(ws, result, transcript, texts, target=o.target, analysis_audio=analysis,
+        rep = build_report(ws, result, transcript, texts, target=o.target, rules=o.rules, analysis_audio=analysis,
                            no_reference=no_reference, translation=translation, asr_backend=asr_backend,
                            hotwords=known, back=back.result() if back is not None else None)
         timings["report"] = time.perf_counter() - t5
@@ -403,19 +422,21 @@ __all__ = [
 def run_dub(input_path: str | os.PathLike, ws, *, to: str, options: DubOptions | None = None,
             translation_backend: str | None = None, translation_options: dict | None = None,
             source_language: str | None = None, hook: ProgressHook | None = None,
-            characters: bool = True, scheduler=None) -> DubResult:
+            characters: bool = True, scheduler=None, subtitle_rules: dict | None = None) -> DubResult:
     """Transcribe, find characters, translate (each only when not done yet) and dub: the
     film chain (:func:`movietranslate.chain.run`) with every stage, returning the dub.
 
     Picks up the workspace's transcript, characters and translation when present (and the
     translation's target is ``to``); otherwise runs those stages. Without the translation
     stage, Whisper's speech translation gives English (other targets need it).
+    ``subtitle_rules``: the user's rules for the target subtitles (see :class:`~.chain.RunOptions`).
     """
     from .chain import STAGES, RunOptions, run
 
     stages = STAGES if characters else tuple(s for s in STAGES if s != "characters")
     o = RunOptions(source_language=source_language, translation_backend=translation_backend,
-                   translation_options=dict(translation_options or {}), dub=options, scheduler=scheduler)
+                   translation_options=dict(translation_options or {}), dub=options, scheduler=scheduler,
+                   subtitle_rules=dict(subtitle_rules or {}))
     return run(input_path, ws, to=to, stages=stages, options=o, hook=hook).dub
 
 

@@ -323,7 +323,7 @@ def back_transcription_of(ws, fits, target: str, asr_backend=None, hotwords: Seq
     return hyp, by_line, hot
 
 
-def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: str,
+def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: str, rules=None,
                  analysis_audio: np.ndarray | None = None, no_reference: Sequence[str] = (),
                  translation=None, asr_backend=None, back_transcription: bool = True,
                  hotwords: Sequence[str] = (), back: tuple | None = None) -> dict:
@@ -334,7 +334,8 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
     ``hotwords``: target-language terms known beforehand (glossary, cast names), added to
     the translation's glossary terms to bias the recogniser toward their spelling.
     ``back``: the result of :func:`back_transcription_of` when already computed (the dub runs
-    it while it mixes)."""
+    it while it mixes). ``rules``: the target's subtitle rules (the language's defaults when
+    None) that the subtitles section checks against."""
     from .data import is_cjk
     from .segmentation import SubtitleRules, check_line
     from .embedder import cosine
@@ -430,7 +431,7 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
     # --- subtitles
     from .data import Line
 
-    rules = SubtitleRules.for_language(target)
+    rules = rules or SubtitleRules.for_language(target)
     problems = {}
     for f in ok:
         ln = Line(f.line_id, f.start, f.end, f.text)

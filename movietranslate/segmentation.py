@@ -40,6 +40,28 @@ class SubtitleRules:
         base = cls(max_row_chars=16, max_cps=9.0) if is_cjk(language) else cls()
         return cls(**{**base.__dict__, **overrides})
 
+    @classmethod
+    def overrides(cls, rules=None) -> tuple[tuple[str, float], ...]:
+        """A user's rules (a mapping or ``(name, value)`` pairs, e.g. ``{"max_row_chars": 14}``)
+        checked and made hashable: sorted pairs, for the options of every stage that writes
+        or checks subtitles (``for_language(language, **dict(pairs))`` applies them)."""
+        from .errors import BadInputError
+
+        items = dict(rules or {}).items()
+        names = set(cls.__dataclass_fields__)
+        out = []
+        for k, v in sorted(items):
+            if k not in names:
+                raise BadInputError(f"Unknown subtitle rule {k!r}.", accepted=", ".join(sorted(names)))
+            try:
+                v = int(v) if k in ("max_row_chars", "max_rows") else float(v)
+            except (TypeError, ValueError):
+                raise BadInputError(f"The subtitle rule {k} needs a number, not {v!r}.") from None
+            if v <= 0 and k not in ("min_gap", "pause_break"):
+                raise BadInputError(f"The subtitle rule {k} must be positive, not {v}.")
+            out.append((k, v))
+        return tuple(out)
+
     @property
     def max_chars(self) -> int:
         return self.max_row_chars * self.max_rows

@@ -98,3 +98,49 @@ def test_typed_loaders_say_what_is_missing_or_broken(tmp_path):
     assert d.voice("C01").base == "jm_kumo" and d.voice("C02") is None
     with pytest.raises(KeyError):
         d.line("L2")
+
+
+def test_a_users_subtitle_rules_reach_every_stage(media_dir, tmp_path):
+    """Rows of at most 12 characters, three of them: the translation checks its lines by
+    them, target.srt is wrapped by them and the dub's report counts what breaks them; the
+    same film without rules is checked by the language's defaults (42 characters)."""
+    import pysubs2
+
+    import movietranslate as mt
+    from movietranslate.dub import DubOptions
+    from movietranslate.segmentation import SubtitleRules
+
+    film = media_dir / "asr_en/jfk.flac"
+    dub = DubOptions(video=False)
+    plain = mt.run(film, tmp_path / "plain", to="en", options=mt.RunOptions(dub=dub))
+    rules = {"max_row_chars": 12, "max_rows": 3}
+    r = mt.run(film, tmp_path / "rules", to="en", options=mt.RunOptions(dub=dub, subtitle_rules=rules))
+
+    assert not any(ln.subtitle_problems for ln in plain.translation.lines)
+    assert any(p.startswith("rows") for ln in r.translation.lines for p in ln.subtitle_problems)
+    assert r.translation.options["subtitle_rules"] == [["max_row_chars", 12], ["max_rows", 3]]
+    def rows(ws: str) -> list[list[str]]:
+        return [e.text.split("\\N") for e in pysubs2.load(str(tmp_path / ws / "target.srt"))]
+    ruled, default = rows("rules"), rows("plain")
+    assert [" ".join(r) for r in ruled] == [" ".join(r) for r in default]  # the same lines, wrapped otherwise
+    assert max(map(len, ruled)) == 3 and max(map(len, default)) <= 2
+    assert max(len(x) for r in ruled for x in r) < max(len(x) for r in default for x in r)
+
+    assert plain.dub.report["subtitles"]["compliance"] > r.dub.report["subtitles"]["compliance"]
+    assert r.dub.report["subtitles"]["problems"]
+
+    with pytest.raises(mt.BadInputError, match="Unknown subtitle rule 'max_width'"):
+        SubtitleRules.overrides({"max_width": 3})
+    with pytest.raises(mt.BadInputError, match="needs a number"):
+        DubOptions(subtitle_rules=(("max_cps", "fast"),))
+
+
+def test_subtitle_rules_from_the_command_line():
+    import movietranslate as mt
+    from movietranslate.cli_dub import parse_rules
+
+    assert parse_rules(["max_row_chars=14", "max_cps = 8.5"]) == {"max_cps": 8.5, "max_row_chars": 14}
+    with pytest.raises(mt.BadInputError, match="is not NAME=VALUE"):
+        parse_rules(["max_row_chars"])
+    with pytest.raises(mt.BadInputError, match="must be positive"):
+        parse_rules(["max_rows=0"])

@@ -50,6 +50,9 @@ class TranslationOptions:
     ``concurrency``: parallel requests at most; ``timeout``: seconds per request;
     ``max_retries``: retries of one request after HTTP 429/5xx, timeouts or lost connections.
     ``price_per_mtok``: (input, output) price per million tokens, for the cost estimate.
+    ``subtitle_rules``: the user's subtitle rules for the target language (``(name, value)``
+    pairs of :class:`~movietranslate.segmentation.SubtitleRules`; the language's defaults
+    for the rest), applied where the lines are checked and written.
     """
 
     source_language: str | None = None
@@ -70,11 +73,27 @@ class TranslationOptions:
     max_retries: int = 5
     temperature: float = 0.0
     price_per_mtok: tuple[float, float] | None = None
+    subtitle_rules: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        from ..segmentation import SubtitleRules
+
+        object.__setattr__(self, "subtitle_rules", SubtitleRules.overrides(self.subtitle_rules))
+
+    def subtitle_rules_for(self, language: str):
+        """The subtitle rules of ``language`` with the user's applied."""
+        from ..segmentation import SubtitleRules
+
+        return SubtitleRules.for_language(language, **dict(self.subtitle_rules))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["rates"] = [list(r) for r in self.rates]
         d["block_on"] = list(self.block_on)
+        if self.subtitle_rules:
+            d["subtitle_rules"] = [list(r) for r in self.subtitle_rules]
+        else:  # the key of a translation without rules is what it was before rules existed
+            del d["subtitle_rules"]
         return d
 
     @classmethod
@@ -85,6 +104,7 @@ class TranslationOptions:
             d["price_per_mtok"] = tuple(d["price_per_mtok"])
         if d.get("block_on") is not None:
             d["block_on"] = tuple(str(x) for x in d["block_on"])
+        d["subtitle_rules"] = tuple((str(a), b) for a, b in d.get("subtitle_rules", ()) or ())
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -214,181 +214,205 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
     """
     if not to or not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?", to):
         raise BadInputError(f"Unknown target language '{to}'.", accepted="a language code such as zh, en, fr")
-    options = options or TranslationOptions()
     translator = get_translator(backend, **(backend_options or {})) if isinstance(backend, str) else backend
-    cache = cache if cache is not None else MemoryCache()
-    source = options.source_language or transcript.language or "und"
-    lines = list(transcript.lines)
-    edits = dict(edits or {})
-    keep = {k: v for k, v in (keep or {}).items()
-            if any(ln.id == k and ln.text == v.source for ln in lines)}
-    only = set(only or ())
-    t0 = time.perf_counter()
-    usage0 = translator.usage.snapshot()
-    glossary = (glossary or Glossary()).for_language(to)
+    run = _Run(transcript, to, translator, options or TranslationOptions(), cast=cast, glossary=glossary,
+               cache=cache if cache is not None else MemoryCache(), variants=variants, edits=edits, keep=keep)
+    todo = run.from_cache(set(only or ()))
+    call_hook(hook, "translate", len(run.reqs) - len(todo), len(run.reqs))
+    run.ask_all(todo, hook)
+    out = run.translation(requested=len(todo))
+    call_hook(hook, "translate", len(run.reqs), len(run.reqs))
+    return out
 
-    names = _cast_names(translator, lines, cast, glossary, source, to, options, cache)
-    for cid, tname in names.items():
-        src_name, _ = character_info(cast, cid)
-        if src_name and not any(t.source.casefold() == src_name.casefold() for t in glossary.terms):
-            glossary = glossary.add(src_name, tname, base(to), note="character")
-    genders = {ln.character: character_info(cast, ln.character)[1] for ln in lines if ln.character}
-    synopsis = _make_synopsis(translator, lines, names, source, options, cache)
-    reqs = build_requests(lines, to=to, options=options, names=names, genders=genders,
-                          glossary=glossary, synopsis=synopsis, variants=variants)
-    extra_key = (lambda r: (round(r.start, 3), round(r.end, 3))) if getattr(translator, "time_keyed", False) \
-        else (lambda r: None)
-    keys = {r.id: line_key(r, identity=translator.identity, source=source, target=to, extra=extra_key(r))
-            for r in reqs}
 
-    block_on = frozenset(options.block_on)
+class _Run:
+    """One call of :func:`translate`: the requests of every line with their cache keys, the
+    answers gathered so far, and the steps (cache, batches, checks and re-asks, assembly)."""
 
-    def problems_of(r: LineRequest, text: str | None) -> list:
-        return qc.check_line(r.text, text, source_language=source, target=to, terms=r.terms)
+    def __init__(self, transcript: Transcript, to: str, translator: Translator, options: TranslationOptions, *,
+                 cast, glossary: Glossary | None, cache, variants, edits, keep):
+        self.to, self.translator, self.options, self.cache = to, translator, options, cache
+        self.source = options.source_language or transcript.language or "und"
+        self.lines = lines = list(transcript.lines)
+        self.edits = dict(edits or {})
+        self.keep = {k: v for k, v in (keep or {}).items() if any(ln.id == k and ln.text == v.source for ln in lines)}
+        self.t0 = time.perf_counter()
+        self.usage0 = translator.usage.snapshot()
+        glossary = (glossary or Glossary()).for_language(to)
+        self.names = _cast_names(translator, lines, cast, glossary, self.source, to, options, cache)
+        for cid, tname in self.names.items():
+            src_name, _ = character_info(cast, cid)
+            if src_name and not any(t.source.casefold() == src_name.casefold() for t in glossary.terms):
+                glossary = glossary.add(src_name, tname, base(to), note="character")
+        genders = {ln.character: character_info(cast, ln.character)[1] for ln in lines if ln.character}
+        self.synopsis = _make_synopsis(translator, lines, self.names, self.source, options, cache)
+        self.reqs = build_requests(lines, to=to, options=options, names=self.names, genders=genders,
+                                   glossary=glossary, synopsis=self.synopsis, variants=variants)
+        timed = getattr(translator, "time_keyed", False)
+        self.keys = {r.id: line_key(r, identity=translator.identity, source=self.source, target=to,
+                                    extra=(round(r.start, 3), round(r.end, 3)) if timed else None)
+                     for r in self.reqs}
+        self.block_on = frozenset(options.block_on)
+        self.reasks = getattr(translator, "reasks", True)
+        self.takes_reasons = _accepts(translator.translate, "reasons")
+        self.results: dict[str, dict] = {}
+        self.stop = threading.Event()
 
-    def blocking(probs) -> int:
-        return sum(p.code in block_on for p in probs)
+    # --- judging an answer
+    def problems_of(self, r: LineRequest, text: str | None) -> list:
+        return qc.check_line(r.text, text, source_language=self.source, target=self.to, terms=r.terms)
 
-    def score(probs, missed) -> tuple[int, int]:
+    def blocking(self, probs) -> int:
+        return sum(p.code in self.block_on for p in probs)
+
+    def score(self, probs, missed) -> tuple[int, int]:
         """(blocking problems, lost terms and numbers): lower is better, compared in order."""
-        return blocking(probs), len(missed) + sum(p.code not in block_on and p.code != "glossary"
-                                                  for p in probs)
+        return self.blocking(probs), len(missed) + sum(p.code not in self.block_on and p.code != "glossary"
+                                                       for p in probs)
 
-    results: dict[str, dict] = {}
-    todo: list[LineRequest] = []
-    for r in reqs:
-        if r.id in edits or r.id in keep:
-            continue
-        if not r.text:
-            results[r.id] = {"text": "", "rounds": 0, "missed": [], "cached": False}
-            continue
-        hit = cache.get(keys[r.id]) if (translator.cacheable and r.id not in only) else None
-        if hit is not None:
-            probs = problems_of(r, hit.get("text", ""))
-            if blocking(probs):   # cached before the checks (or stricter ones): ask again
-                hit = None
-        if hit is not None:
-            results[r.id] = {**hit, "cached": True, "problems": [p.to_dict() for p in probs]}
-        else:
-            todo.append(r)
+    # --- the steps
+    def from_cache(self, only: set[str]) -> list[LineRequest]:
+        """Fill the results of empty and cached lines; the requests left to send."""
+        todo = []
+        for r in self.reqs:
+            if r.id in self.edits or r.id in self.keep:
+                continue
+            if not r.text:
+                self.results[r.id] = {"text": "", "rounds": 0, "missed": [], "cached": False}
+                continue
+            hit = self.cache.get(self.keys[r.id]) if (self.translator.cacheable and r.id not in only) else None
+            if hit is not None:
+                probs = self.problems_of(r, hit.get("text", ""))
+                if self.blocking(probs):   # cached before the checks (or stricter ones): ask again
+                    hit = None
+            if hit is not None:
+                self.results[r.id] = {**hit, "cached": True, "problems": [p.to_dict() for p in probs]}
+            else:
+                todo.append(r)
+        return todo
 
-    total = len(reqs)
-    done = total - len(todo)
-    call_hook(hook, "translate", done, total)
-    reasks = getattr(translator, "reasks", True)
-    stop = threading.Event()
-    lock = threading.Lock()
-
-    takes_reasons = _accepts(translator.translate, "reasons")
-
-    def ask(batch, strict=False, reasons=None):
+    def ask(self, batch, strict=False, reasons=None) -> dict[str, str]:
         kw = {}
         if strict:
             kw["strict_terms"] = True
-        if reasons and takes_reasons:
+        if reasons and self.takes_reasons:
             kw["reasons"] = reasons
-        return translator.translate(batch, source=source, target=to, options=_options_for(options, batch),
-                                    **kw)
+        return self.translator.translate(batch, source=self.source, target=self.to,
+                                         options=_options_for(self.options, batch), **kw)
 
-    def finish(r: LineRequest, text: str | None, rounds: int) -> dict:
+    def finish(self, r: LineRequest, text: str | None, rounds: int) -> dict:
+        """One line's answer checked, asked again while it fails a check or misses a term,
+        then shortened while over its budget; committed to the cache unless it fails."""
         if text is None:
             return {"text": "", "rounds": rounds, "missed": [t for _s, t in r.terms], "missing": True,
                     "problems": [qc.no_translation().to_dict()]}
-        probs = problems_of(r, text)
-        missed = list(Glossary.missed(r.terms, text))
+        text, probs, missed, rounds = self._improve(r, text, rounds)
+        text, probs, missed, rounds = self._shorten(r, text, probs, missed, rounds)
+        value = {"text": text, "rounds": rounds, "missed": missed}
+        if self.translator.cacheable and not self.blocking(probs):   # a failed line is never cached
+            self.cache.put(self.keys[r.id], value)
+        return {**value, "problems": [p.to_dict() for p in probs]}
+
+    def _improve(self, r: LineRequest, text: str, rounds: int):
+        o = self.options
+        probs, missed = self.problems_of(r, text), list(Glossary.missed(r.terms, text))
         c = g = 0
-        while reasks:
+        while self.reasks:
             fix = [p for p in probs if p.code != "glossary"]
-            need_check = bool(fix) and c < options.check_rounds
-            need_terms = bool(missed) and g < options.glossary_rounds
+            need_check = bool(fix) and c < o.check_rounds
+            need_terms = bool(missed) and g < o.glossary_rounds
             if not (need_check or need_terms):
                 break
             c, g, rounds = c + need_check, g + need_terms, rounds + 1
             why = {r.id: " ".join(p.prompt for p in fix)} if need_check else None
-            alt = ask([r], strict=need_terms, reasons=why).get(r.id)
+            alt = self.ask([r], strict=need_terms, reasons=why).get(r.id)
             if alt is not None:
-                p2, m2 = problems_of(r, alt), list(Glossary.missed(r.terms, alt))
-                if score(p2, m2) < score(probs, missed):
+                p2, m2 = self.problems_of(r, alt), list(Glossary.missed(r.terms, alt))
+                if self.score(p2, m2) < self.score(probs, missed):
                     text, probs, missed = alt, p2, m2
-        units = count_units(text, to)
-        s = 0
-        while r.max_units and units > r.max_units and reasks and s < options.shorten_rounds:
+        return text, probs, missed, rounds
+
+    def _shorten(self, r: LineRequest, text: str, probs, missed, rounds: int):
+        units, s = count_units(text, self.to), 0
+        while r.max_units and units > r.max_units and self.reasks and s < self.options.shorten_rounds:
             s += 1
             rounds += 1
-            alt = translator.shorten(r, text, r.max_units, source=source, target=to,
-                                     options=_options_for(options, [r]))
+            alt = self.translator.shorten(r, text, r.max_units, source=self.source, target=self.to,
+                                          options=_options_for(self.options, [r]))
             if alt is None:
                 break
-            u2, m2 = count_units(alt, to), list(Glossary.missed(r.terms, alt))
+            u2, m2 = count_units(alt, self.to), list(Glossary.missed(r.terms, alt))
             if u2 < units and len(m2) <= len(missed):
-                p2 = problems_of(r, alt)
-                if score(p2, m2) <= score(probs, missed):   # shorter, never worse
+                p2 = self.problems_of(r, alt)
+                if self.score(p2, m2) <= self.score(probs, missed):   # shorter, never worse
                     text, units, missed, probs = alt, u2, m2, p2
-        value = {"text": text, "rounds": rounds, "missed": missed}
-        if translator.cacheable and not blocking(probs):   # a failed line is never cached
-            cache.put(keys[r.id], value)
-        return {**value, "problems": [p.to_dict() for p in probs]}
+        return text, probs, missed, rounds
 
-    def run_batch(batch: list[LineRequest]) -> dict[str, dict]:
-        if stop.is_set():
+    def run_batch(self, batch: list[LineRequest]) -> dict[str, dict]:
+        """A batch sent; the ids that came back missing asked again one at a time."""
+        if self.stop.is_set():
             return {}
         try:
-            return _run_batch(batch)
+            got = dict(self.ask(batch))
+            rounds = {r.id: 0 for r in batch}
+            missing = [r for r in batch if r.id not in got]
+            for _ in range(self.options.repair_rounds if self.reasks else 0):
+                if not missing or self.stop.is_set():
+                    break
+                for r in missing:
+                    rounds[r.id] += 1
+                    v = self.ask([r]).get(r.id)
+                    if v is not None:
+                        got[r.id] = v
+                missing = [r for r in missing if r.id not in got]
+            out = {}
+            for r in batch:
+                if self.stop.is_set():
+                    break
+                out[r.id] = self.finish(r, got.get(r.id), rounds[r.id])
+            return out
         except BaseException:
-            stop.set()  # at once, in this thread: no queued batch starts after a failure
+            self.stop.set()  # at once, in this thread: no queued batch starts after a failure
             raise
 
-    def _run_batch(batch: list[LineRequest]) -> dict[str, dict]:
-        got = dict(ask(batch))
-        rounds = {r.id: 0 for r in batch}
-        out = {}
-        missing = [r for r in batch if r.id not in got]
-        for _ in range(options.repair_rounds if reasks else 0):
-            if not missing or stop.is_set():
-                break
-            for r in missing:  # re-ask only those ids, one at a time
-                rounds[r.id] += 1
-                v = ask([r]).get(r.id)
-                if v is not None:
-                    got[r.id] = v
-            missing = [r for r in missing if r.id not in got]
-        for r in batch:
-            if stop.is_set():
-                break
-            out[r.id] = finish(r, got.get(r.id), rounds[r.id])
-        return out
-
-    bs = options.batch_size or getattr(translator, "batch_size", 8) or 8
-    batches = [todo[i:i + bs] for i in range(0, len(todo), bs)]
-    workers = max(1, min(options.concurrency, getattr(translator, "max_concurrency", 8), len(batches) or 1))
-    failure: tuple[str, BaseException] | None = None
-    if batches:
+    def ask_all(self, todo: list[LineRequest], hook) -> None:
+        """The requests in batches on a thread pool; every line's result kept as it comes.
+        A failure stops the queued batches and is raised once the pool is drained, saying
+        how many lines are done (they are in the cache: a re-run finishes the rest)."""
+        bs = self.options.batch_size or getattr(self.translator, "batch_size", 8) or 8
+        batches = [todo[i:i + bs] for i in range(0, len(todo), bs)]
+        if not batches:
+            return
+        workers = max(1, min(self.options.concurrency, getattr(self.translator, "max_concurrency", 8),
+                             len(batches)))
+        total, done = len(self.reqs), len(self.reqs) - len(todo)
+        failure: tuple[str, BaseException] | None = None
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mt-translate") as ex:
-            futs = {ex.submit(run_batch, b): b for b in batches}
+            futs = {ex.submit(self.run_batch, b): b for b in batches}
             try:
                 for fut in as_completed(futs):
-                    b = futs[fut]
                     try:
                         res = fut.result()
                     except Exception as exc:  # noqa: BLE001 - collected, re-raised below
-                        if failure is None:
-                            failure = (b[0].id, exc)
-                        stop.set()
+                        failure = failure or (futs[fut][0].id, exc)
+                        self.stop.set()
                         continue
-                    with lock:
-                        results.update(res)
-                        done += len(res)
+                    self.results.update(res)
+                    done += len(res)
                     call_hook(hook, "translate", done, total)
             except BaseException:
-                stop.set()
+                self.stop.set()
                 for f in futs:
                     f.cancel()
                 raise
-    if failure is not None:
-        first_id, exc = failure
+        if failure is not None:
+            self._raise(*failure)
+
+    def _raise(self, first_id: str, exc: BaseException):
         if isinstance(exc, (BadInputError, Cancelled, MissingBackendError)):
             raise exc
-        finished = sum(1 for r in reqs if r.id in results)
+        total = len(self.reqs)
+        finished = sum(1 for r in self.reqs if r.id in self.results)
         if isinstance(exc, ModelError):  # the model process died or hung: say so, keep the rest
             raise ModelError(f"{exc} {finished} of {total} lines are translated and kept; run again "
                              "to finish them.", **exc.fields) from exc
@@ -396,52 +420,59 @@ def translate(transcript: Transcript, *, to: str, backend: Translator | str = "l
                          f"({exc.__class__.__name__}: {exc}). Run again to finish them.",
                          stage="translate", line_id=first_id) from exc
 
-    rules = SubtitleRules.for_language(to)
-    cjk = is_cjk(to)
-    out_lines = []
-    applicable = hits = 0
-    for ln, r in zip(lines, reqs):
-        if ln.id in keep and ln.id not in edits:
-            out_lines.append(dataclasses.replace(keep[ln.id], cached=False, character=ln.character))
-            continue
-        if ln.id in edits:
-            text, human, v = str(edits[ln.id]), True, {"rounds": 0, "missed": list(Glossary.missed(r.terms, str(edits[ln.id])))}
+    def line(self, ln: Line, r: LineRequest, rules: SubtitleRules) -> TranslatedLine:
+        """The translated line of ``ln``: a person's text, or the engine's with its status."""
+        to = self.to
+        if ln.id in self.edits:
+            text, human = str(self.edits[ln.id]), True
+            v = {"rounds": 0, "missed": list(Glossary.missed(r.terms, text))}
             probs = []          # a person's text is trusted
         else:
-            v = results.get(ln.id, {"text": "", "missing": bool(r.text), "rounds": 0, "missed": []})
+            v = self.results.get(ln.id, {"text": "", "missing": bool(r.text), "rounds": 0, "missed": []})
             text, human = v["text"], False
             probs = [qc.Problem.from_dict(p) for p in v.get("problems", ())]
             if v.get("missing") and r.text and not probs:
                 probs = [qc.no_translation()]
-        status = ("untranslated" if blocking(probs) else "check") if probs else "ok"
-        first = qc.primary([p for p in probs if p.code in block_on] if status == "untranslated" else probs)
+        status = ("untranslated" if self.blocking(probs) else "check") if probs else "ok"
+        first = qc.primary([p for p in probs if p.code in self.block_on] if status == "untranslated" else probs)
         units = count_units(text, to)
-        sub_probs = tuple(p for p in check_line(Line(ln.id, ln.start, ln.end, text), rules, cjk)
+        sub_probs = tuple(p for p in check_line(Line(ln.id, ln.start, ln.end, text), rules, is_cjk(to))
                           if p.startswith(("rows", "reading"))) if text else ()
         missing = (bool(v.get("missing")) or (bool(r.text) and not text.strip())) and not human
-        if r.terms and not missing:
-            applicable += len(r.terms)
-            hits += len(r.terms) - len(v.get("missed", ()))
-        out_lines.append(TranslatedLine(
+        return TranslatedLine(
             id=ln.id, start=ln.start, end=ln.end, source=ln.text, text=text, character=ln.character,
             human_edited=human, over_budget=bool(r.max_units and units > r.max_units),
             max_units=r.max_units, units=units, glossary_missed=tuple(v.get("missed", ())),
             subtitle_problems=sub_probs, missing=missing, cached=bool(v.get("cached")),
             rounds=int(v.get("rounds", 0)), status=status, reason=first.reason if first else "",
-            problems=tuple(p.code for p in probs), notes=tuple(p.note for p in probs)))
+            problems=tuple(p.code for p in probs), notes=tuple(p.note for p in probs))
 
-    u1 = translator.usage.snapshot()
-    usage = {k: u1[k] - usage0.get(k, 0) for k in u1}
-    usage.update(lines=total, lines_requested=len(todo), cached_lines=sum(1 for x in out_lines if x.cached),
-                 seconds=round(time.perf_counter() - t0, 3))
-    if options.price_per_mtok:
-        pin, pout = options.price_per_mtok
-        usage["cost"] = round(usage["prompt_tokens"] * pin / 1e6 + usage["completion_tokens"] * pout / 1e6, 6)
-    call_hook(hook, "translate", total, total)
-    return Translation(lines=tuple(out_lines), source_language=source, target_language=to,
-                       backend=translator.name, model=translator.identity, options=options.to_dict(),
-                       usage=usage, names=names, synopsis=synopsis,
-                       glossary_hit_rate=(hits / applicable) if applicable else None)
+    def translation(self, requested: int) -> Translation:
+        """Every line assembled in the transcript's order, with usage and glossary hit rate."""
+        rules = self.options.subtitle_rules_for(self.to)
+        out_lines = []
+        applicable = hits = 0
+        for ln, r in zip(self.lines, self.reqs):
+            if ln.id in self.keep and ln.id not in self.edits:
+                out_lines.append(dataclasses.replace(self.keep[ln.id], cached=False, character=ln.character))
+                continue
+            t = self.line(ln, r, rules)
+            out_lines.append(t)
+            if r.terms and not t.missing:
+                applicable += len(r.terms)
+                hits += len(r.terms) - len(t.glossary_missed)
+        u1 = self.translator.usage.snapshot()
+        usage = {k: u1[k] - self.usage0.get(k, 0) for k in u1}
+        usage.update(lines=len(self.reqs), lines_requested=requested,
+                     cached_lines=sum(1 for x in out_lines if x.cached),
+                     seconds=round(time.perf_counter() - self.t0, 3))
+        if self.options.price_per_mtok:
+            pin, pout = self.options.price_per_mtok
+            usage["cost"] = round(usage["prompt_tokens"] * pin / 1e6 + usage["completion_tokens"] * pout / 1e6, 6)
+        return Translation(lines=tuple(out_lines), source_language=self.source, target_language=self.to,
+                           backend=self.translator.name, model=self.translator.identity,
+                           options=self.options.to_dict(), usage=usage, names=self.names, synopsis=self.synopsis,
+                           glossary_hit_rate=(hits / applicable) if applicable else None)
 
 
 def shorten(line_id: str, text: str, max_units: int, *, to: str, backend: Translator | str = "local",

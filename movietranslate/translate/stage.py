@@ -151,9 +151,10 @@ def publish(ws: Workspace, tr: Translation, transcript: Transcript | None = None
         target = target.with_lines(dataclasses.replace(x, text=empty[x.id]) if x.id in empty else x
                                    for x in target.lines)
     src_lang = transcript.language if transcript is not None else tr.source_language
+    rules = TranslationOptions.from_dict(tr.options or {}).subtitle_rules_for(tr.target_language)
     for fmt in formats:
-        subtitles.write(target, ws.root / f"target.{fmt}")
-        subtitles.write(target, ws.root / f"bilingual.{fmt}",
+        subtitles.write(target, ws.root / f"target.{fmt}", rules=rules)
+        subtitles.write(target, ws.root / f"bilingual.{fmt}", rules=rules,
                         second={ln.id: ln.source for ln in tr.lines}, second_language=src_lang)
 
 
