@@ -110,7 +110,7 @@ def _with_reference_files(ws, characters, lines, audio16k, *, min_seconds: float
     from . import media
 
     out = []
-    folder = ws.root / "references"
+    folder = ws.references_dir
     for c in characters:
         spans = [(cl.start, cl.end) for cl in (getattr(c, "reference_clips", ()) or ())]
         if sum(e - s for s, e in spans) < min_seconds:

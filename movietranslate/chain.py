@@ -198,7 +198,7 @@ def _check_dub(to: str, o: RunOptions) -> None:
 def _transcript(film, ws, o: RunOptions, hook):
     from .pipeline import load_transcript, run_transcription
 
-    if (ws.root / "transcript.json").is_file():
+    if (ws.transcript_json).is_file():
         return load_transcript(ws)  # with a person's edits
     from .asr import TranscribeOptions
 

@@ -52,9 +52,9 @@ def clean(ws, *, dry_run: bool = False) -> CleanReport:
     from .workspace import Workspace, file_lock
 
     ws = ws if isinstance(ws, Workspace) else Workspace(ws)
-    if not (ws.root / "manifest.json").is_file() and not (ws.root / "stages").is_dir():
+    if not (ws.root / "manifest.json").is_file() and not ws.stages_dir.is_dir():
         raise BadInputError(f"{ws.root} is not a movietranslate workspace.", path=ws.root)
-    stages = ws.root / "stages"
+    stages = ws.stages_dir
     manifest = ws.manifest().get("stages", {})
     doomed: list[Path] = []
     kept: dict[str, int] = {}
@@ -103,7 +103,7 @@ def clean(ws, *, dry_run: bool = False) -> CleanReport:
 
     freed = sum(_size(p) for p in doomed)
     if not dry_run:
-        with file_lock(ws.root / ".manifest.lock"):  # not while a stage records itself
+        with file_lock(ws.lock_path):  # not while a stage records itself
             for p in doomed:
                 if p.is_dir():
                     shutil.rmtree(p, ignore_errors=True)

@@ -201,8 +201,8 @@ def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping
 
     target_lines = [dataclasses.replace(ln, text=texts.get(ln.id, "").strip(), words=())
                     for ln in lines if has_speakable_text(texts.get(ln.id))]
-    tgt_srt = ws.root / "target.srt"
-    src_srt = ws.root / "source.srt"
+    tgt_srt = ws.target_srt
+    src_srt = ws.source_srt
     subtitles.write(target_lines, tgt_srt, language=o.target, rules=o.rules)
     if not src_srt.is_file():
         subtitles.write(list(lines), src_srt, language=transcript.language)
@@ -211,7 +211,7 @@ def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping
         mux_key = stable_hash("mux", digest, track.key, [(f.line_id, f.text, f.status) for f in fits],
                               [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language,
                               *([list(o.subtitle_rules)] if o.subtitle_rules else []))
-        mux_dir = ws.root / "stages" / "mux" / mux_key[:20]
+        mux_dir = ws.stages_dir / "mux" / mux_key[:20]
         found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []
         if found:
             built = found[0]
@@ -295,7 +295,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     timings["total"] = time.perf_counter() - t0
 
     voices_out = {cid: v.to_dict() for cid, v in voices.items()}
-    atomic_write_json(ws.root / "dub.json", {"target": o.target, "options": o.to_dict(),
+    atomic_write_json(ws.dub_json, {"target": o.target, "options": o.to_dict(),
                                              "voices": voices_out, "lines": [f.to_dict() for f in fits],
                                              "no_reference": no_reference, "mix": mix_facts,
                                              "timings": timings, "resynthesized": resynth,
@@ -306,7 +306,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     if pool is not None:
         pool.shutdown(wait=False)
     if not o.report:
-        (ws.root / "report.json").unlink(missing_ok=True)  # never leave a report of another dub
+        (ws.report_json).unlink(missing_ok=True)  # never leave a report of another dub
     else:
         from .report import build_report
 
@@ -316,8 +316,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
                            hotwords=known, back=back.result() if back is not None else None)
         timings["report"] = time.perf_counter() - t5
         rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        atomic_write_json(ws.root / "report.json", rep)
-        result = dataclasses.replace(result, report_path=ws.root / "report.json", report=rep, timings=dict(timings))
+        atomic_write_json(ws.report_json, rep)
+        result = dataclasses.replace(result, report_path=ws.report_json, report=rep, timings=dict(timings))
     call_hook(hook, "dub", 1, 1, artifact=video_path or dub_wav)
     return result
 

@@ -168,32 +168,19 @@ class Master:
         self.sr, self.target, self.ceiling_db, self.tol = sr, float(target_lufs), float(ceiling_db), tolerance_lu
         self.aac, self.bitrate, self.coder = aac, int(bitrate), coder
         self.hop = sr // 10
-        self.used: set[Path] = set()
+        self._new_stores()
 
-    # --- cache files
-    def _file(self, kind: str, key: str) -> Path:
-        p = self.folder / kind / f"{key}.npz"
-        self.used.add(p)
-        return p
+    def _new_stores(self) -> None:
+        from .workspace import Store
 
-    @staticmethod
-    def _load(p: Path, keys: tuple[str, ...] | None = None) -> dict | None:
-        if not p.is_file():
-            return None
-        try:
-            with np.load(p) as z:
-                return {k: z[k] for k in (keys or z.files)}
-        except (OSError, ValueError, EOFError, KeyError):
-            return None
+        self.stores = {kind: Store(self.folder / kind) for kind in ("energy", "out", "aac")}
 
-    @staticmethod
-    def _save(p: Path, **arrays) -> None:
-        from .workspace import atomic_path
+    # --- cache files: per chunk, named arrays in the stores "energy", "out" and "aac"
+    def _load(self, kind: str, key: str, fields: tuple[str, ...] | None = None) -> dict | None:
+        return self.stores[kind].get(key, "npz", fields=fields)
 
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(p) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+    def _save(self, kind: str, key: str, arrays: dict) -> None:
+        self.stores[kind].put(key, arrays, "npz")
 
     def _limited(self, w: np.ndarray, lo: int, a: int, b: int, g: float, ceiling: float,
                  e_before: np.ndarray) -> dict:
@@ -226,7 +213,7 @@ class Master:
                 w.setsampwidth(2)
                 w.setframerate(self.sr)
                 for key in out_keys:
-                    w.writeframes(np.ascontiguousarray(self._load(self._file("out", key), ("pcm",))["pcm"].T)
+                    w.writeframes(np.ascontiguousarray(self._load("out", key, ("pcm",))["pcm"].T)
                                   .tobytes())
 
     def _aac_packets(self, bounds, out_keys, heads, tails, c: int):
@@ -238,14 +225,13 @@ class Master:
 
         def pcm(k: int) -> np.ndarray:
             if k not in pcm_cache:
-                pcm_cache[k] = self._load(self._file("out", out_keys[k]), ("pcm",))["pcm"]
+                pcm_cache[k] = self._load("out", out_keys[k], ("pcm",))["pcm"]
             return pcm_cache[k]
 
         for k, (a, b) in enumerate(bounds):
             key = _h("aac", sr, c, self.bitrate, self.coder, tails[k - 1] if k else "", out_keys[k],
                      heads[k + 1] if k + 1 < k_n else "")
-            p = self._file("aac", key)
-            z = self._load(p)
+            z = self._load("aac", key)
             if z is None:
                 parts, start = [], a
                 if k:
@@ -260,7 +246,7 @@ class Master:
                 sizes = np.array([len(d) for _, d in pk], np.int64)
                 z = {"pts": np.array([t for t, _ in pk], np.int64), "sizes": sizes,
                      "data": np.frombuffer(b"".join(d for _, d in pk), np.uint8)}
-                self._save(p, **z)
+                self._save("aac", key, z)
                 self.encoded += 1
             for k2 in [j for j in pcm_cache if j < k - 1]:
                 del pcm_cache[k2]
@@ -271,12 +257,8 @@ class Master:
 
     def prune(self) -> None:
         """Remove the chunk files the last render did not use (bounded disk use)."""
-        for kind in ("energy", "out", "aac"):
-            d = self.folder / kind
-            if d.is_dir():
-                for p in d.glob("*.npz"):
-                    if p not in self.used:
-                        p.unlink(missing_ok=True)
+        for store in self.stores.values():
+            store.prune()
 
     def state(self) -> dict:
         p = self.folder / "state.json"
@@ -310,7 +292,7 @@ class Master:
         from .progress import call_hook
         from .workspace import atomic_write_json
 
-        self.used = set()
+        self._new_stores()
         if pre is not None:
             pre = np.atleast_2d(np.asarray(pre, np.float32))
             c, n = pre.shape
@@ -340,12 +322,12 @@ class Master:
         # 1. loudness of the mix before gain, from cached hop energies
         e_pre = []
         for k, (a, b) in enumerate(bounds):
-            p = self._file("energy", _h("e", sr, keys[k]))
-            z = self._load(p)
+            ekey = _h("e", sr, keys[k])
+            z = self._load("energy", ekey)
             if z is None:
                 lo, w = window(k)
                 z = {"e": hop_energy(w[:, a - lo:b - lo], sr, w[:, :a - lo] if a > lo else None, hop=self.hop)}
-                self._save(p, **z)
+                self._save("energy", ekey, z)
             e_pre.append(z["e"])
         before = integrated_from_hops(np.concatenate(e_pre, axis=1), sr, n, hop=self.hop)
 
@@ -367,12 +349,11 @@ class Master:
         for k, (a, b) in enumerate(bounds):
             key = _h("o", keys[k], round(gain_db, 6), self.ceiling_db)
             out_keys.append(key)
-            p = self._file("out", key)
-            z = self._load(p, ("e", "peak", "limited", "head", "tail"))
+            z = self._load("out", key, ("e", "peak", "limited", "head", "tail"))
             if z is None:
                 lo, w = window(k)
                 z = self._limited(w, lo, a, b, g, ceiling, e_pre[k])
-                self._save(p, **z)
+                self._save("out", key, z)
                 rendered += 1
             heads.append(str(z["head"]))
             tails.append(str(z["tail"]))

@@ -195,47 +195,42 @@ def duck_groups(regions: Sequence[tuple[float, float]], n: int, sr: int, options
 
 
 class SegmentCache:
-    """Ducked stretches of a background stored as ``.npy`` files in ``folder`` under a key
-    made of ``prefix`` (the original audio's content key), the stretch and the options, so a
-    re-dub recomputes only the stretches whose lines changed. ``prune()`` removes the files
-    the last background did not use."""
+    """Ducked stretches of a background in a content-keyed
+    :class:`~movietranslate.workspace.Store` (``folder``), under a key made of ``prefix``
+    (the original audio's content key), the stretch and the options, so a re-dub
+    recomputes only the stretches whose lines changed. ``prune()`` removes the files the
+    last background did not use."""
 
     def __init__(self, folder: str | os.PathLike, prefix: str):
-        self.folder, self.prefix = Path(folder), prefix
-        self.used: set[str] = set()
-        self.hits = self.misses = 0
+        from .workspace import Store
+
+        self.store, self.prefix = Store(folder), prefix
 
     def key(self, *parts) -> str:
         from .workspace import stable_hash
 
         return stable_hash("duck-segment", self.prefix, *parts)[:24]
 
+    @property
+    def used(self) -> set[str]:
+        return self.store.used
+
+    @property
+    def hits(self) -> int:
+        return self.store.hits
+
+    @property
+    def misses(self) -> int:
+        return self.store.misses
+
     def get(self, key: str) -> np.ndarray | None:
-        self.used.add(key)
-        p = self.folder / f"{key}.npy"
-        if p.is_file():
-            try:
-                a = np.load(p)
-                self.hits += 1
-                return a
-            except (OSError, ValueError):
-                pass
-        self.misses += 1
-        return None
+        return self.store.get(key)
 
     def put(self, key: str, value: np.ndarray) -> None:
-        from .workspace import atomic_path
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.folder / f"{key}.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, np.asarray(value, np.float32))
+        self.store.put(key, np.asarray(value, np.float32))
 
     def prune(self) -> None:
-        if self.folder.is_dir():
-            for p in self.folder.glob("*.npy"):
-                if p.stem not in self.used:
-                    p.unlink(missing_ok=True)
+        self.store.prune()
 
 
 def background(original: np.ndarray, sr: int, regions: Sequence[tuple[float, float]],

@@ -124,14 +124,14 @@ def run_transcription(input_path: str | os.PathLike, ws: Workspace, *,
 def publish_transcript(ws: Workspace, transcript: Transcript, formats=("srt",)) -> None:
     from .workspace import atomic_write_json
 
-    atomic_write_json(ws.root / "transcript.json", transcript.to_dict())
+    atomic_write_json(ws.transcript_json, transcript.to_dict())
     for fmt in formats:
         subtitles.write(transcript, ws.root / f"source.{fmt}")
 
 
 def load_transcript(ws: Workspace) -> Transcript:
     """The current transcript of a workspace (``transcript.json``)."""
-    p = ws.root / "transcript.json"
+    p = ws.transcript_json
     if not p.is_file():
         from .errors import StageError
         raise StageError(f"{ws.root} has no transcript yet; run transcription first.", stage="transcribe")

@@ -148,15 +148,13 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
     words go to the line whose clip holds their midpoint (else the nearest); words centred
     more than ``silence_margin`` seconds away from every clip are dropped (the track is
     silent there)."""
-    import json
-
     from .asr import get_backend
     from .data import is_cjk
-    from .workspace import atomic_write_json, stable_hash
+    from .workspace import stable_hash
 
     sep = "" if is_cjk(language) else " "
     hot = _hotword_terms(hotwords)
-    folder = ws.root / "stages" / "back-asr" if ws is not None else None
+    store = ws.store("back-asr") if ws is not None else None
     ident = getattr(backend, "identity", type(backend).__name__ if backend is not None else "faster-whisper")
     by_line: dict[str, list[str]] = {f.line_id: [] for f in fits}
     texts = []
@@ -164,13 +162,7 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
         t0 = max(0.0, chunk[0].start - 0.3)
         k = stable_hash("back-asr", 6, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
                         language, ident, hot)[:24]
-        p = folder / f"{k}.json" if folder is not None else None
-        found = None
-        if p is not None and p.is_file():
-            try:
-                found = json.loads(p.read_text(encoding="utf-8"))
-            except ValueError:
-                found = None
+        found = store.get(k, "json") if store is not None else None
         if found is None:
             backend = backend or get_backend("faster-whisper")
             end = max(f.start + f.duration for f in chunk) + 0.3
@@ -204,8 +196,8 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
             if again:
                 found["words"].sort(key=lambda w: w[0])
                 found["recognised_alone"] = [f.line_id for f in again]
-            if p is not None:
-                atomic_write_json(p, found)
+            if store is not None:
+                store.put(k, found, "json")
         kept = []
         for line, wt in _assign(found["words"], chunk, silence_margin):
             by_line[line].append(wt)
@@ -239,23 +231,14 @@ def cached_embedding(ws, audio16k: np.ndarray) -> np.ndarray:
     import hashlib
 
     from .embedder import embed
-    from .workspace import atomic_path
 
     a = np.ascontiguousarray(audio16k, np.float32)
     if ws is None:
         return embed(a, 16000)
     key = hashlib.sha256(b"embed-v1" + a.tobytes()).hexdigest()[:24]
-    p = ws.root / "stages" / "embeddings" / f"{key}.npy"
-    if p.is_file():
-        try:
-            return np.load(p)
-        except (OSError, ValueError):
-            pass
-    e = np.asarray(embed(a, 16000), np.float32)
-    with atomic_path(p) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, e)
-    return e
+    store = ws.store("embeddings")
+    e = store.get(key)
+    return e if e is not None else store.put(key, np.asarray(embed(a, 16000), np.float32))
 
 
 def error_rates(reference: str, hypothesis: str, language: str) -> dict:
@@ -291,7 +274,7 @@ def _clip_reader(ws):
 
     from collections import OrderedDict
 
-    store = ws.root / "stages" / "clips"
+    store = ws.clip_store
     clip16: OrderedDict[str, np.ndarray] = OrderedDict()  # the last few: a film's clips are never held all
 
     def clip_of(f):

@@ -44,7 +44,7 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
     from .mix import SegmentCache, duck_groups, duck_segment, duck_segment_key, separator_identity
     from .workspace import atomic_write_json, stable_hash
 
-    store = ws.root / "stages" / "clips"
+    store = ws.clip_store
     n = int(round(duration * MIX_RATE))
     regions, placed = [], []
     for f in fits:
@@ -62,10 +62,10 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
     mix_key = stable_hash("mix", orig_key, [(f.key, f.start) for f in fits if f.status == "ok"], mix.to_dict(),
                           separator_identity(mix),
                           mux.audio_codec, mux.audio_bitrate, mux.aac_coder)
-    master_dir = ws.root / "stages" / "master" / orig_key[:20]
+    master_dir = ws.stages_dir / "master" / orig_key[:20]
     use_aac = mux.audio_codec == "aac"
     m4a = master_dir / "dub.m4a" if use_aac else None
-    dub_wav, speech_wav = ws.root / "dub.wav", ws.root / "dub_speech.wav"
+    dub_wav, speech_wav = ws.dub_wav, ws.dub_speech_wav
     last = _read_json(master_dir / "mix.json")
     if (last.get("mix_key") == mix_key and dub_wav.is_file() and speech_wav.is_file()
             and (m4a is None or m4a.is_file())):
@@ -74,7 +74,7 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
         master = Master(master_dir, sr=MIX_RATE, target_lufs=mix.loudness_lufs, ceiling_db=mix.true_peak_db,
                         tolerance_lu=mix.gain_tolerance_lu, aac=use_aac,
                         bitrate=mux.bitrate_bps(), coder=mux.aac_coder or None)
-        segs = SegmentCache(ws.root / "stages" / "background" / orig_key[:20], orig_key)
+        segs = SegmentCache(ws.stages_dir / "background" / orig_key[:20], orig_key)
         gain_sp = np.float32(10 ** (mix.speech_gain_db / 20))
         # Chunk by chunk: a chunk whose original, ducked (or separated) stretches and clips
         # are as before is taken from the master's cache without being computed at all.
@@ -179,19 +179,13 @@ def _clip48k(store: Path, key: str) -> np.ndarray:
     """A clip of the store at the mix rate (the resampled copy cached beside it)."""
     from . import media
 
-    p = store / f"{key}.48k.npy"
-    if p.is_file():
-        try:
-            return np.load(p)
-        except (OSError, ValueError):
-            pass
-    a, csr = media.read_wav(store / f"{key}.wav")
-    a = _to_rate(np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32), csr)
-    from .workspace import atomic_path
+    from .workspace import Store
 
-    with atomic_path(p) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, a)
+    clips = Store(store)  # the clip's WAV, and its copy at the mix rate beside it
+    a = clips.get(f"{key}.48k")
+    if a is None:
+        a, csr = media.read_wav(clips.path(key, "wav"))
+        a = clips.put(f"{key}.48k", _to_rate(np.asarray(a if a.ndim == 1 else a.mean(axis=0), np.float32), csr))
     return a
 
 

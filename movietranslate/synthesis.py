@@ -182,7 +182,7 @@ def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[
     found in the store, so a clip is the same whatever an earlier, interrupted run made."""
     from concurrent.futures import ThreadPoolExecutor
 
-    clips_dir, store = ws.root / "clips", ws.root / "stages" / "clips"
+    clips_dir, store = ws.clips_dir, ws.clip_store
     store.mkdir(parents=True, exist_ok=True)
     clips_dir.mkdir(parents=True, exist_ok=True)
     starts = [ln.start for ln in speakable]

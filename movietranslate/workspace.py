@@ -172,6 +172,76 @@ class Checkpoints:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class Store:
+    """Content-keyed files of one kind in a workspace (``stages/<kind>/``): what a stage
+    computed for a piece of work (a line's embedding, a chunk's back-transcription, a ducked
+    stretch of the soundtrack), found again by a key of everything that made it.
+
+    ``get``/``put`` by key and format (``npy``: an array, ``npz``: named arrays, ``json``);
+    writes are atomic, a file that cannot be read counts as missing (computed again).
+    Every key asked for or written is remembered in ``used``; :meth:`prune` removes the
+    files of this kind no key of the current run used (bounded disk). ``hits`` and
+    ``misses`` count lookups."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.used: set[str] = set()
+        self.hits = self.misses = 0
+
+    def path(self, key: str, fmt: str = "npy") -> Path:
+        return self.folder / f"{key}.{fmt}"
+
+    def get(self, key: str, fmt: str = "npy", *, fields: tuple[str, ...] | None = None) -> Any | None:
+        """The value under ``key`` (an array, a dict of arrays, or JSON), or None;
+        ``fields``: only those arrays of an ``npz`` are read."""
+        import numpy as np
+
+        self.used.add(key)
+        p = self.path(key, fmt)
+        if p.is_file():
+            try:
+                if fmt == "json":
+                    value = read_json(p)
+                elif fmt == "npz":
+                    with np.load(p) as z:
+                        value = {k: z[k] for k in (fields or z.files)}
+                else:
+                    value = np.load(p)
+                self.hits += 1
+                return value
+            except (OSError, ValueError, EOFError, KeyError):
+                pass
+        self.misses += 1
+        return None
+
+    def put(self, key: str, value: Any, fmt: str = "npy") -> Any:
+        """Store ``value`` under ``key`` (atomically); returns it."""
+        import numpy as np
+
+        self.used.add(key)
+        p = self.path(key, fmt)
+        if fmt == "json":
+            atomic_write_json(p, value)
+            return value
+        with atomic_path(p) as tmp:
+            with open(tmp, "wb") as fh:
+                if fmt == "npz":
+                    np.savez(fh, **value)
+                else:
+                    np.save(fh, value)
+        return value
+
+    def prune(self) -> int:
+        """Remove the files whose key this run did not use; returns the bytes freed."""
+        freed = 0
+        if self.folder.is_dir():
+            for f in self.folder.iterdir():
+                if f.is_file() and f.name.rsplit(".", 1)[0] not in self.used and not f.name.startswith("."):
+                    freed += f.stat().st_size
+                    f.unlink(missing_ok=True)
+        return freed
+
+
 class Workspace:
     """One film's folder. Create with ``Workspace(path)``; the folder is made if needed."""
 
@@ -182,6 +252,73 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
+
+    # --- the layout: one name for each artifact, used by every module
+    @property
+    def transcript_json(self) -> Path:
+        return self.root / "transcript.json"
+
+    @property
+    def characters_json(self) -> Path:
+        return self.root / "characters.json"
+
+    @property
+    def translation_json(self) -> Path:
+        return self.root / "translation.json"
+
+    @property
+    def dub_json(self) -> Path:
+        return self.root / "dub.json"
+
+    @property
+    def report_json(self) -> Path:
+        return self.root / "report.json"
+
+    @property
+    def source_srt(self) -> Path:
+        return self.root / "source.srt"
+
+    @property
+    def target_srt(self) -> Path:
+        return self.root / "target.srt"
+
+    @property
+    def dub_wav(self) -> Path:
+        """The dubbed soundtrack (mastered, 16-bit PCM at 48 kHz)."""
+        return self.root / "dub.wav"
+
+    @property
+    def dub_speech_wav(self) -> Path:
+        """The dubbed speech alone, as it is placed in the soundtrack."""
+        return self.root / "dub_speech.wav"
+
+    @property
+    def clips_dir(self) -> Path:
+        """The dubbed lines' clips, one WAV per line, for people to listen to."""
+        return self.root / "clips"
+
+    @property
+    def clip_store(self) -> Path:
+        """Every clip synthesized, by the key of what made it (text, voice, slot, options)."""
+        return self.root / "stages" / "clips"
+
+    @property
+    def references_dir(self) -> Path:
+        """Voice references cut from the film, per character."""
+        return self.root / "references"
+
+    @property
+    def stages_dir(self) -> Path:
+        """Every stage's and store's artifacts, by key (``clean`` prunes it)."""
+        return self.root / "stages"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".manifest.lock"
+
+    def store(self, kind: str, *sub: str) -> Store:
+        """The content-keyed :class:`Store` of ``kind`` (``stages/<kind>/<sub...>``)."""
+        return Store(self.stages_dir.joinpath(kind, *sub))
 
     # --- manifest
     @property
@@ -195,7 +332,7 @@ class Workspace:
             return {"version": 1, "film": None, "stages": {}}
 
     def update_manifest(self, fn: Callable[[dict], None]) -> dict:
-        with file_lock(self.root / ".manifest.lock"):
+        with file_lock(self.lock_path):
             m = self.manifest()
             fn(m)
             atomic_write_json(self.manifest_path, m)
@@ -228,14 +365,14 @@ class Workspace:
 
     # --- stages
     def stage_dir(self, stage: str, key: str) -> Path:
-        return self.root / "stages" / stage / key[:20]
+        return self.stages_dir / stage / key[:20]
 
     def stage_key(self, stage: str, *, inputs: Any, options: Any, model: str | None) -> str:
         return stable_hash(stage, inputs, options, model)
 
     def checkpoints(self, stage: str, key: str) -> Checkpoints:
         """Where a run of ``stage`` under ``key`` keeps its finished pieces until it completes."""
-        return Checkpoints(self.root / "stages" / stage / f".partial-{key[:20]}")
+        return Checkpoints(self.stages_dir / stage / f".partial-{key[:20]}")
 
     def has(self, stage: str, key: str) -> bool:
         return (self.stage_dir(stage, key) / ".complete").is_file()

@@ -87,7 +87,7 @@ class DubbingApp(W.VBox):
         if not change["new"]:
             return
         ws = self.workspace_for(change["new"])
-        if (ws.root / "transcript.json").is_file():
+        if (ws.transcript_json).is_file():
             self.show_workspace(ws.root)
         else:
             self._state.value = "<i>New film: press Run to transcribe, find the characters, translate and dub.</i>"
@@ -156,7 +156,7 @@ class DubbingApp(W.VBox):
         from movietranslate.errors import MovieTranslateError
 
         tr = dub = None
-        if (ws.root / "translation.json").is_file():
+        if (ws.translation_json).is_file():
             from movietranslate.translate import load_translation
 
             try:
@@ -319,7 +319,7 @@ class DubbingApp(W.VBox):
 
         self.cast_panel = self.speaker_map = self.translation_panel = self.dub_panel = None
         to = self._translation_target(ws)
-        if (ws.root / "characters.json").is_file():
+        if (ws.characters_json).is_file():
             self.cast_panel = CastPanel(ws, audio=audio, to=to, on_change=self._cast_changed)
             self.cast_panel.redub = self.redub_character
             self.speaker_map = SpeakerMap(ws, on_change=self._cast_changed)
@@ -394,7 +394,7 @@ class DubbingApp(W.VBox):
             unchanged = False
         if not unchanged:  # an unchanged transcript is not rewritten (the dub stays up to date)
             publish_transcript(self.ws, self.table.transcript)
-        if (self.ws.root / "translation.json").is_file():
+        if (self.ws.translation_json).is_file():
             from movietranslate.translate import edit_line, load_translation
 
             current = load_translation(self.ws).texts()

@@ -202,7 +202,7 @@ class CastPanel(_StatePanel):
     def _dub_voices(self) -> tuple[str, dict[str, dict]]:
         """``(target, {character id: voice dict})`` of the last dub (``dub.json``), read again
         only when the file changed."""
-        p = self.ws.root / "dub.json"
+        p = self.ws.dub_json
         try:
             st = p.stat()
         except OSError:
@@ -221,7 +221,7 @@ class CastPanel(_StatePanel):
         return self._dub_cache[1], self._dub_cache[2]
 
     def _translation_target(self) -> str:
-        p = self.ws.root / "translation.json"
+        p = self.ws.translation_json
         try:
             return str(json.loads(p.read_text(encoding="utf-8")).get("target_language") or "")
         except (OSError, ValueError):

@@ -67,7 +67,7 @@ def _json_or(path: Path, default):
 
 def load_cast(ws: Workspace):
     """The workspace's cast (``characters.json``) when the characters stage has run, else None."""
-    p = ws.root / "characters.json"
+    p = ws.characters_json
     if not p.is_file():
         return None
     try:
@@ -114,7 +114,7 @@ def untranslated_summary(translation: Translation) -> str:
 def _source_transcript(input_path, ws: Workspace, hook) -> Transcript:
     from ..pipeline import load_transcript, publish_transcript, run_transcription
 
-    if (ws.root / "transcript.json").is_file():
+    if (ws.transcript_json).is_file():
         return load_transcript(ws)
     if input_path is None:
         raise StageError(f"{ws.root} has no transcript; give the film or a subtitle file.", stage="translate")
