@@ -147,6 +147,10 @@ def register(app: typer.Typer, friendly) -> None:
             if not allow_partial:
                 raise typer.Exit(3)
 
+    _register_backends(app, friendly)
+
+
+def _register_backends(app: typer.Typer, friendly) -> None:
     @app.command("backends")
     @friendly
     def backends_cmd(

@@ -94,6 +94,10 @@ def register(app: typer.Typer, friendly) -> None:
         if s["failed"]:
             raise typer.Exit(1)
 
+    _register_dashboard(app, friendly)
+
+
+def _register_dashboard(app: typer.Typer, friendly) -> None:
     @app.command("dashboard")
     @friendly
     def dashboard_cmd(

@@ -296,30 +296,40 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
 
     voices_out = {cid: v.to_dict() for cid, v in voices.items()}
     atomic_write_json(ws.dub_json, {"target": o.target, "options": o.to_dict(),
-                                             "voices": voices_out, "lines": [f.to_dict() for f in fits],
-                                             "no_reference": no_reference, "mix": mix_facts,
-                                             "timings": timings, "resynthesized": resynth,
-                                             "video": str(video_path) if video_path else None})
+                                    "voices": voices_out, "lines": [f.to_dict() for f in fits],
+                                    "no_reference": no_reference, "mix": mix_facts,
+                                    "timings": timings, "resynthesized": resynth,
+                                    "video": str(video_path) if video_path else None})
     result = DubResult(lines=tuple(fits), voices=voices_out, dub_wav=dub_wav, speech_wav=speech_wav,
                        video=video_path, report_path=None, report=None, timings=dict(timings),
                        resynthesized=resynth, duration=duration, mix_facts=mix_facts)
     if pool is not None:
         pool.shutdown(wait=False)
-    if not o.report:
-        (ws.report_json).unlink(missing_ok=True)  # never leave a report of another dub
+    if o.report:
+        result = write_report(ws, result, transcript, texts, translation, o, analysis=analysis,
+                              no_reference=no_reference, asr_backend=asr_backend, hotwords=known,
+                              back=back.result() if back is not None else None)
     else:
-        from .report import build_report
-
-        t5 = time.perf_counter()
-        rep = build_report(ws, result, transcript, texts, target=o.target, rules=o.rules, analysis_audio=analysis,
-                           no_reference=no_reference, translation=translation, asr_backend=asr_backend,
-                           hotwords=known, back=back.result() if back is not None else None)
-        timings["report"] = time.perf_counter() - t5
-        rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        atomic_write_json(ws.report_json, rep)
-        result = dataclasses.replace(result, report_path=ws.report_json, report=rep, timings=dict(timings))
+        ws.report_json.unlink(missing_ok=True)  # never leave a report of another dub
     call_hook(hook, "dub", 1, 1, artifact=video_path or dub_wav)
     return result
+
+
+def write_report(ws, result: DubResult, transcript, texts: Mapping[str, str], translation, o: DubOptions, *,
+                 analysis=None, no_reference=(), asr_backend=None, hotwords=(), back=None) -> DubResult:
+    """Measure the dub (:func:`movietranslate.report.build_report`), write
+    ``DIR/report.json`` with the dub's timings, and return ``result`` with the report."""
+    from .report import build_report
+    from .workspace import atomic_write_json
+
+    t5 = time.perf_counter()
+    rep = build_report(ws, result, transcript, texts, target=o.target, rules=o.rules, analysis_audio=analysis,
+                       no_reference=no_reference, translation=translation, asr_backend=asr_backend,
+                       hotwords=hotwords, back=back)
+    timings = {**result.timings, "report": time.perf_counter() - t5}
+    rep["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    atomic_write_json(ws.report_json, rep)
+    return dataclasses.replace(result, report_path=ws.report_json, report=rep, timings=timings)
 
 
 def _start_back_transcription(ws, fits, translation, o: DubOptions, asr_backend):

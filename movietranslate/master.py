@@ -182,6 +182,30 @@ class Master:
     def _save(self, kind: str, key: str, arrays: dict) -> None:
         self.stores[kind].put(key, arrays, "npz")
 
+    def _energy(self, k: int, bounds: tuple[int, int], key: str, window) -> np.ndarray:
+        """Hop energies of chunk ``k`` before gain (cached by the chunk's key)."""
+        a, b = bounds
+        ekey = _h("e", self.sr, key)
+        z = self._load("energy", ekey)
+        if z is None:
+            lo, w = window(k)
+            z = {"e": hop_energy(w[:, a - lo:b - lo], self.sr, w[:, :a - lo] if a > lo else None, hop=self.hop)}
+            self._save("energy", ekey, z)
+        return z["e"]
+
+    def _gain(self, before: float) -> tuple[float, bool]:
+        """``(gain in dB, kept)``: what brings loudness ``before`` (LUFS) to the target; the
+        last render's gain is kept while it still lands within the tolerance (a re-dub of a
+        line then leaves every other chunk's output as it was)."""
+        if not np.isfinite(before):
+            return 0.0, False
+        st = self.state()
+        old = st.get("gain_db")
+        if (old is not None and st.get("target") == self.target and st.get("ceiling") == self.ceiling_db
+                and abs(before + old - self.target) <= self.tol):
+            return float(old), True
+        return self.target - before, False
+
     def _limited(self, w: np.ndarray, lo: int, a: int, b: int, g: float, ceiling: float,
                  e_before: np.ndarray) -> dict:
         """Chunk ``[a, b)`` after the gain ``g`` and the limiter (16-bit PCM), from its
@@ -320,26 +344,11 @@ class Master:
             return ctx[k]
 
         # 1. loudness of the mix before gain, from cached hop energies
-        e_pre = []
-        for k, (a, b) in enumerate(bounds):
-            ekey = _h("e", sr, keys[k])
-            z = self._load("energy", ekey)
-            if z is None:
-                lo, w = window(k)
-                z = {"e": hop_energy(w[:, a - lo:b - lo], sr, w[:, :a - lo] if a > lo else None, hop=self.hop)}
-                self._save("energy", ekey, z)
-            e_pre.append(z["e"])
+        e_pre = [self._energy(k, bounds[k], keys[k], window) for k in range(k_n)]
         before = integrated_from_hops(np.concatenate(e_pre, axis=1), sr, n, hop=self.hop)
 
         # 2. gain (the previous one kept while it still meets the target)
-        st = self.state()
-        gain_db, kept = 0.0, False
-        if np.isfinite(before):
-            gain_db = self.target - before
-            old = st.get("gain_db")
-            if (old is not None and st.get("target") == self.target and st.get("ceiling") == self.ceiling_db
-                    and abs(before + old - self.target) <= self.tol):
-                gain_db, kept = float(old), True
+        gain_db, kept = self._gain(before)
         g = float(10 ** (gain_db / 20))
         ceiling = float(10 ** (self.ceiling_db / 20))
 

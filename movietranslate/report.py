@@ -319,11 +319,7 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
     ``back``: the result of :func:`back_transcription_of` when already computed (the dub runs
     it while it mixes). ``rules``: the target's subtitle rules (the language's defaults when
     None) that the subtitles section checks against."""
-    from .data import is_cjk
-    from .segmentation import SubtitleRules, check_line
-    from .embedder import cosine
-
-    lines = [ln for ln in result.lines]
+    lines = list(result.lines)
     ok = [f for f in lines if f.status == "ok"]
     left = [f for f in lines if f.status == "untranslated"]
     reasons: dict[str, int] = {}
@@ -334,100 +330,115 @@ def build_report(ws, result, transcript, texts: Mapping[str, str], *, target: st
                            "untranslated_lines": {"count": len(left), "reasons": reasons,
                                                   "ids": [f.line_id for f in left]},
                            "characters_without_reference": list(no_reference)}
-    per_line = []
-    for f in lines:
-        per_line.append({"id": f.line_id, "character": f.character, "voice": f.voice, "status": f.status,
-                         "reason": f.reason,
-                         "start": round(f.start, 3), "end": round(f.end, 3), "text": f.text,
-                         "speed_factor": round(f.speed_factor, 3), "tts_rate": round(f.tts_rate, 3),
-                         "stretch": round(f.stretch, 3), "overrun": round(f.overrun, 3),
-                         "borrowed": round(f.borrowed, 3), "gap_after": round(f.gap_after, 3),
-                         "shortened": f.shortened})
-    speeds = [f.speed_factor for f in ok]
-    rep["timing"] = {"max_speed_factor": round(max(speeds), 3) if speeds else None,
-                     "mean_speed_factor": round(float(np.mean(speeds)), 3) if speeds else None,
-                     "lines_sped_up": sum(s > 1.01 for s in speeds),
-                     "lines_overrun": sum(f.overrun > 0 for f in ok),
-                     "total_overrun": round(sum(f.overrun for f in ok), 3),
-                     "overlaps": _overlaps(ok)}
-
+    per_line = [_line_row(f) for f in lines]
+    rep["timing"] = _timing(ok)
     clip_of = _clip_reader(ws)
-
-    # --- back-transcription
     if back_transcription and ok:
-        hyp, by_line, hot = back if back is not None else back_transcription_of(ws, ok, target, asr_backend,
-                                                                               hotwords, clip_of=clip_of)
-        sep = "" if is_cjk(target) else " "
-        ref = sep.join(f.text for f in ok)
-        rep["back_transcription"] = {"text": hyp, "hotwords": list(hot), **error_rates(ref, hyp, target)}
-        key = "cer" if is_cjk(target) else "wer"
-        check = []
-        for row in per_line:
-            if row["id"] in by_line:
-                h = by_line[row["id"]]
-                row["back_transcription"] = h
-                row.update(error_rates(row["text"], h, target))
-                if (row.get(key) or 0.0) > CHECK_ERROR_RATE:
-                    row["flag"] = "check"
-                    check.append(row["id"])
-        rep["check_lines"] = {"count": len(check), "ids": check, "measure": key, "above": CHECK_ERROR_RATE}
+        found = back if back is not None else back_transcription_of(ws, ok, target, asr_backend, hotwords,
+                                                                    clip_of=clip_of)
+        rep.update(_back_section(ok, per_line, found, target))
+    rep.update(_voices_section(ws, ok, result.voices, clip_of, analysis_audio))
+    rep["subtitles"] = _subtitles_section(ok, target, rules)
+    rep["loudness"] = dict(result.mix_facts)
+    rep["glossary"] = glossary_hits(translation, transcript, texts, root=ws.root, target=target)
+    rep["lines"] = per_line
+    return rep
 
-    # --- voices: similarity to the original, distinctness between characters
-    chars = {}
-    dub_emb = {}
+
+def _line_row(f) -> dict:
+    """A dubbed line's row of the report (its timing fit)."""
+    return {"id": f.line_id, "character": f.character, "voice": f.voice, "status": f.status,
+            "reason": f.reason, "start": round(f.start, 3), "end": round(f.end, 3), "text": f.text,
+            "speed_factor": round(f.speed_factor, 3), "tts_rate": round(f.tts_rate, 3),
+            "stretch": round(f.stretch, 3), "overrun": round(f.overrun, 3),
+            "borrowed": round(f.borrowed, 3), "gap_after": round(f.gap_after, 3), "shortened": f.shortened}
+
+
+def _timing(ok) -> dict:
+    speeds = [f.speed_factor for f in ok]
+    return {"max_speed_factor": round(max(speeds), 3) if speeds else None,
+            "mean_speed_factor": round(float(np.mean(speeds)), 3) if speeds else None,
+            "lines_sped_up": sum(s > 1.01 for s in speeds),
+            "lines_overrun": sum(f.overrun > 0 for f in ok),
+            "total_overrun": round(sum(f.overrun for f in ok), 3),
+            "overlaps": _overlaps(ok)}
+
+
+def _back_section(ok, per_line: list[dict], found: tuple, target: str) -> dict:
+    """The back-transcription's error rates, in total and per line (rows of ``per_line``
+    above :data:`CHECK_ERROR_RATE` are flagged ``check``)."""
+    from .data import is_cjk
+
+    hyp, by_line, hot = found
+    ref = ("" if is_cjk(target) else " ").join(f.text for f in ok)
+    key = "cer" if is_cjk(target) else "wer"
+    check = []
+    for row in per_line:
+        if row["id"] in by_line:
+            h = by_line[row["id"]]
+            row["back_transcription"] = h
+            row.update(error_rates(row["text"], h, target))
+            if (row.get(key) or 0.0) > CHECK_ERROR_RATE:
+                row["flag"] = "check"
+                check.append(row["id"])
+    return {"back_transcription": {"text": hyp, "hotwords": list(hot), **error_rates(ref, hyp, target)},
+            "check_lines": {"count": len(check), "ids": check, "measure": key, "above": CHECK_ERROR_RATE}}
+
+
+def _first_seconds(pieces, seconds: float = 30.0) -> np.ndarray | None:
+    """The first ``seconds`` of 16 kHz audio given piece by piece (pieces read only as far
+    as needed), or None when there is under half a second."""
+    out, total = [], 0
+    for p in pieces:
+        if total >= 16000 * seconds:
+            break
+        if len(p):
+            out.append(p)
+            total += len(p)
+    return np.concatenate(out)[:int(16000 * seconds)] if total > 8000 else None
+
+
+def _voices_section(ws, ok, voices: Mapping, clip_of, analysis_audio) -> dict:
+    """Per character: its voice, how like the original speaker its dub sounds (embedding
+    cosine over the first 30 s of each), and how like the other characters' dubs (the
+    voice-pair matrix)."""
+    from .embedder import cosine
+
+    chars, dub_emb = {}, {}
     for cid in sorted({f.character or "C00" for f in ok}):
         mine = [f for f in ok if (f.character or "C00") == cid]
-        entry = {"voice": result.voices.get(cid, {}), "lines": len(mine)}
-        pieces, total = [], 0
-        for f in mine:  # the first 30 s of the character's dub
-            if total >= 16000 * 30:
-                break
-            p = clip_of(f)
-            if len(p):
-                pieces.append(p)
-                total += len(p)
-        if pieces and total > 8000:
-            dub_emb[cid] = cached_embedding(ws, np.concatenate(pieces)[:16000 * 30])
-        if analysis_audio is not None and cid in dub_emb:
-            orig, total = [], 0
-            for f in mine:  # the first 30 s of the character's original lines
-                if total >= 16000 * 30:
-                    break
-                p = analysis_audio[int(f.start * 16000):int(f.end * 16000)]
-                if len(p):
-                    orig.append(p)
-                    total += len(p)
-            if orig and sum(map(len, orig)) > 8000:
-                entry["similarity_to_original"] = round(
-                    cosine(cached_embedding(ws, np.concatenate(orig)[:16000 * 30]), dub_emb[cid]), 4)
+        entry = {"voice": voices.get(cid, {}), "lines": len(mine)}
+        dubbed = _first_seconds(clip_of(f) for f in mine)
+        if dubbed is not None:
+            dub_emb[cid] = cached_embedding(ws, dubbed)
+            if analysis_audio is not None:
+                orig = _first_seconds(analysis_audio[int(f.start * 16000):int(f.end * 16000)] for f in mine)
+                if orig is not None:
+                    entry["similarity_to_original"] = round(cosine(cached_embedding(ws, orig), dub_emb[cid]), 4)
         chars[cid] = entry
-    distinct = voice_distinctness(dub_emb, result.voices)
+    distinct = voice_distinctness(dub_emb, voices)
     ids = distinct["ids"]
     pairs = {f"{a}|{b}": distinct["matrix"][i][j] for i, a in enumerate(ids) for j, b in enumerate(ids) if j > i}
     for cid in chars:
         others = [v for k, v in pairs.items() if cid in k.split("|")]
         chars[cid]["max_similarity_to_others"] = max(others) if others else None
-    rep["characters"] = chars
-    rep["voice_pairs"] = pairs
-    rep["voice_distinctness"] = distinct
+    return {"characters": chars, "voice_pairs": pairs, "voice_distinctness": distinct}
 
-    # --- subtitles
-    from .data import Line
+
+def _subtitles_section(ok, target: str, rules=None) -> dict:
+    """How many dubbed lines keep the target's subtitle rules (the user's, or the
+    language's defaults), and what each of the others breaks."""
+    from .data import Line, is_cjk
+    from .segmentation import SubtitleRules, check_line
 
     rules = rules or SubtitleRules.for_language(target)
     problems = {}
     for f in ok:
-        ln = Line(f.line_id, f.start, f.end, f.text)
-        p = check_line(ln, rules, is_cjk(target))
+        p = check_line(Line(f.line_id, f.start, f.end, f.text), rules, is_cjk(target))
         if p:
             problems[f.line_id] = p
-    rep["subtitles"] = {"lines": len(ok), "compliant": len(ok) - len(problems),
-                        "compliance": round((len(ok) - len(problems)) / len(ok), 4) if ok else None,
-                        "problems": problems}
-    rep["loudness"] = dict(result.mix_facts)
-    rep["glossary"] = glossary_hits(translation, transcript, texts, root=ws.root, target=target)
-    rep["lines"] = per_line
-    return rep
+    return {"lines": len(ok), "compliant": len(ok) - len(problems),
+            "compliance": round((len(ok) - len(problems)) / len(ok), 4) if ok else None, "problems": problems}
 
 
 def _same_base(a: Mapping | None, b: Mapping | None) -> bool:

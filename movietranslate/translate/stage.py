@@ -179,28 +179,9 @@ def run_translation(input_path: str | os.PathLike | None, ws, *, to: str,
     transcript = _source_transcript(input_path, ws, hook)
     if cast is None:
         cast = load_cast(ws)
-    extra = None
-    if glossary is not None:
-        extra = glossary if isinstance(glossary, Glossary) else Glossary.load(glossary)
-        project = Glossary.load(ws.root / PROJECT_GLOSSARY) if (ws.root / PROJECT_GLOSSARY).is_file() else Glossary()
-        project.merged(extra).save(ws.root / PROJECT_GLOSSARY)
-    gl = effective(ws.root, extra).for_language(to)
+    gl = _glossary(ws, glossary, to)
     translator = _make_backend(backend, input_path, ws, backend_kw, hook)
-
-    selected = set(lines or ())
-    if character is not None:
-        selected |= {ln.id for ln in transcript.lines if ln.character == character}
-    unknown = selected - {ln.id for ln in transcript.lines}
-    if unknown:
-        raise BadInputError(f"Unknown line id(s): {', '.join(sorted(unknown)[:5])}.")
-    variants = {k: int(v) for k, v in _json_or(ws.root / VARIANTS_JSON, {}).items()}
-    if selected:  # re-translate these lines: a new variant each time, cache not read
-        retranslate = True
-        for i in selected:
-            variants[i] = variants.get(i, 0) + 1
-        atomic_write_json(ws.root / VARIANTS_JSON, variants)
-    elif retranslate:
-        selected = {ln.id for ln in transcript.lines}
+    selected, variants, retranslate = _fresh_lines(ws, transcript, lines, character, retranslate)
     if overwrite_edits:
         if (ws.root / EDITS_JSON).is_file():
             atomic_write_json(ws.root / EDITS_JSON, {})
@@ -245,6 +226,37 @@ def run_translation(input_path: str | os.PathLike | None, ws, *, to: str,
     if tr.untranslated_ids:
         logger.warning("translate: %s", untranslated_summary(tr))
     return tr
+
+
+def _glossary(ws: Workspace, glossary, to: str) -> Glossary:
+    """The glossary in force for ``to``: a given one is merged into the project's (and
+    saved there) before the global, project and given terms are combined."""
+    extra = None
+    if glossary is not None:
+        extra = glossary if isinstance(glossary, Glossary) else Glossary.load(glossary)
+        project = Glossary.load(ws.root / PROJECT_GLOSSARY) if (ws.root / PROJECT_GLOSSARY).is_file() else Glossary()
+        project.merged(extra).save(ws.root / PROJECT_GLOSSARY)
+    return effective(ws.root, extra).for_language(to)
+
+
+def _fresh_lines(ws: Workspace, transcript: Transcript, lines, character, retranslate: bool):
+    """``(ids asked afresh, variant counters, retranslate)``: lines named (or a character's)
+    get a new variant each (saved); ``retranslate`` alone asks every line afresh."""
+    selected = set(lines or ())
+    if character is not None:
+        selected |= {ln.id for ln in transcript.lines if ln.character == character}
+    unknown = selected - {ln.id for ln in transcript.lines}
+    if unknown:
+        raise BadInputError(f"Unknown line id(s): {', '.join(sorted(unknown)[:5])}.")
+    variants = {k: int(v) for k, v in _json_or(ws.root / VARIANTS_JSON, {}).items()}
+    if selected:  # re-translate these lines: a new variant each time, cache not read
+        retranslate = True
+        for i in selected:
+            variants[i] = variants.get(i, 0) + 1
+        atomic_write_json(ws.root / VARIANTS_JSON, variants)
+    elif retranslate:
+        selected = {ln.id for ln in transcript.lines}
+    return selected, variants, retranslate
 
 
 def _left_untranslated(ws: Workspace, translator, inputs, options, model, edits) -> Translation | None:
