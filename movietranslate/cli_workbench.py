@@ -46,7 +46,7 @@ def token_file(token: str):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def register(app: typer.Typer, friendly) -> None:
+def _register_batch(app: typer.Typer, friendly) -> None:
     @app.command("batch")
     @friendly
     def batch_cmd(
@@ -94,10 +94,11 @@ def register(app: typer.Typer, friendly) -> None:
         if s["failed"]:
             raise typer.Exit(1)
 
-    _register_dashboard(app, friendly)
 
 
-def _register_dashboard(app: typer.Typer, friendly) -> None:
+def register(app: typer.Typer, friendly) -> None:
+    _register_batch(app, friendly)
+
     @app.command("dashboard")
     @friendly
     def dashboard_cmd(

@@ -28,6 +28,7 @@ from .errors import MissingBackendError, ModelError, StageError
 from .loudness import integrated_loudness, limit  # noqa: F401 - limit is re-exported
 from .mux import ISO639_2, MuxOptions, choose_container, lang3, mux  # noqa: F401 - re-exported (movietranslate.mux)
 from .registry import Registry
+from .workspace import Store, stable_hash
 
 logger = logging.getLogger("movietranslate")
 
@@ -194,43 +195,22 @@ def duck_groups(regions: Sequence[tuple[float, float]], n: int, sr: int, options
     return [(a, b, tuple(r)) for a, b, r in groups]
 
 
-class SegmentCache:
-    """Ducked stretches of a background in a content-keyed
-    :class:`~movietranslate.workspace.Store` (``folder``), under a key made of ``prefix``
+class SegmentCache(Store):
+    """Ducked stretches of a background, a content-keyed
+    :class:`~movietranslate.workspace.Store` in ``folder`` under keys made of ``prefix``
     (the original audio's content key), the stretch and the options, so a re-dub
     recomputes only the stretches whose lines changed. ``prune()`` removes the files the
     last background did not use."""
 
     def __init__(self, folder: str | os.PathLike, prefix: str):
-        from .workspace import Store
-
-        self.store, self.prefix = Store(folder), prefix
+        super().__init__(folder)
+        self.prefix = prefix
 
     def key(self, *parts) -> str:
-        from .workspace import stable_hash
-
         return stable_hash("duck-segment", self.prefix, *parts)[:24]
 
-    @property
-    def used(self) -> set[str]:
-        return self.store.used
-
-    @property
-    def hits(self) -> int:
-        return self.store.hits
-
-    @property
-    def misses(self) -> int:
-        return self.store.misses
-
-    def get(self, key: str) -> np.ndarray | None:
-        return self.store.get(key)
-
-    def put(self, key: str, value: np.ndarray) -> None:
-        self.store.put(key, np.asarray(value, np.float32))
-
-    def prune(self) -> None:
-        self.store.prune()
+    def put(self, key: str, value: np.ndarray, fmt: str = "npy") -> np.ndarray:
+        return super().put(key, np.asarray(value, np.float32), fmt)
 
 
 def background(original: np.ndarray, sr: int, regions: Sequence[tuple[float, float]],
