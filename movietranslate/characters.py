@@ -15,6 +15,7 @@ Pure versions over a :class:`CharacterState` are available for notebooks.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import uuid
@@ -431,13 +432,21 @@ def run_characters(input_path: str | os.PathLike, ws: Workspace, *, transcript: 
     diarizer = get_diarizer(opts.backend, opts.model)
     dopts = opts.diarize_options()
 
+    inputs, model = {"audio": m.key}, diarizer.identity
+    kw = {}
+    if "checkpoints" in inspect.signature(diarizer.diarize).parameters:  # pieces kept: a kill loses one
+        kw["checkpoints"] = ws.checkpoints("diarize", ws.stage_key("diarize", inputs=inputs,
+                                                                   options=dopts.to_dict(), model=model))
+        if force:
+            kw["checkpoints"].clear()
+
     def compute(tmp: Path):
-        diar = diarizer.diarize(m.source(), dopts, hook=hook)
+        diar = diarizer.diarize(m.source(), dopts, hook=hook, **kw)
         atomic_write_json(tmp / "diarization.json", diar.to_dict())
         return {"speakers": len(diar.speakers), "turns": len(diar.turns)}
 
-    run = ws.run_stage("diarize", inputs={"audio": m.key}, options=dopts.to_dict(),
-                       model=diarizer.identity, compute=compute, force=force)
+    run = ws.run_stage("diarize", inputs=inputs, options=dopts.to_dict(), model=model, compute=compute,
+                       force=force)
     diar = Diarization.from_dict(read_json(run.path("diarization.json")))
     key = stable_hash(run.key, base.to_dict(), opts.to_dict())
     warnings: list[str] = []

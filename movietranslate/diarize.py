@@ -254,9 +254,10 @@ def _source(audio):
     return ArraySource(a, SR)
 
 
-def speech_regions(audio, opts: DiarizeOptions) -> list[tuple[float, float]]:
+def speech_regions(audio, opts: DiarizeOptions, checkpoints=None) -> list[tuple[float, float]]:
     """Speech regions (s) from Silero VAD, with short pauses filled. ``audio``: 16 kHz mono,
-    an array or an :class:`~movietranslate.media.AudioSource`, read 10 minutes at a time."""
+    an array or an :class:`~movietranslate.media.AudioSource`, read 10 minutes at a time
+    (each piece's speech kept in ``checkpoints`` when given, read back by a re-run)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     vo = VadOptions(threshold=opts.vad_threshold, min_speech_duration_ms=100,
@@ -264,8 +265,14 @@ def speech_regions(audio, opts: DiarizeOptions) -> list[tuple[float, float]]:
     src = _source(audio)
     ts = []
     for lo in range(0, len(src), VAD_PIECE):
-        ts += [(t["start"] + lo, t["end"] + lo)
-               for t in get_speech_timestamps(src.read(lo, lo + VAD_PIECE), vo, sampling_rate=SR)]
+        name = f"vad-{lo // VAD_PIECE:04d}"
+        got = checkpoints.get(name) if checkpoints is not None else None
+        if got is None:
+            got = [[t["start"] + lo, t["end"] + lo]
+                   for t in get_speech_timestamps(src.read(lo, lo + VAD_PIECE), vo, sampling_rate=SR)]
+            if checkpoints is not None:
+                checkpoints.put(name, got)
+        ts += [(a, b) for a, b in got]
     regions: list[list[float]] = []
     for t0, t1 in ts:
         a, b = t0 / SR, t1 / SR
@@ -311,9 +318,10 @@ def features(audio) -> np.ndarray:
     return out
 
 
-def embed_regions(audio, regions: Sequence[tuple[float, float]], opts: DiarizeOptions) -> Embedded:
+def embed_regions(audio, regions: Sequence[tuple[float, float]], opts: DiarizeOptions,
+                  checkpoints=None) -> Embedded:
     """Window and unit embeddings of the speech ``regions`` of 16 kHz mono ``audio`` (an
-    array or an audio source)."""
+    array or an audio source); the embedder's batches kept in ``checkpoints`` when given."""
     feats = features(audio)  # shape: (frames, 40)
     nfr = len(feats)
     stride = max(1, int(round(opts.embed_stride / FRAME)))
@@ -332,7 +340,7 @@ def embed_regions(audio, regions: Sequence[tuple[float, float]], opts: DiarizeOp
             starts.append(st)
             centres.append((st + WIN_FRAMES / 2) * FRAME)
             reg_of.append(r)
-    E = embed_windows(feats, starts, opts.threads)  # shape: (windows, 256)
+    E = embed_windows(feats, starts, opts.threads, checkpoints=checkpoints)  # shape: (windows, 256)
     centres = np.asarray(centres)
     reg_of = np.asarray(reg_of)
     # clustering units: ~segment-long pieces of each region
@@ -694,14 +702,17 @@ class DefaultDiarizer:
         return self.diarize(audio, options, hook=hook)
 
     def diarize(self, audio, options: DiarizeOptions | None = None, *,
-                hook: ProgressHook | None = None) -> Diarization:
+                hook: ProgressHook | None = None, checkpoints=None) -> Diarization:
         """Diarize 16 kHz mono ``audio``: an array, or an audio source read by pieces (a
-        film's analysis WAV, :class:`~movietranslate.media.WavSource`: never held whole)."""
+        film's analysis WAV, :class:`~movietranslate.media.WavSource`: never held whole).
+        ``checkpoints`` (a :class:`~movietranslate.workspace.Checkpoints`): voice activity
+        by 10-minute piece and the embedder by batch are kept as they finish; a run killed
+        part way continues from them, with the same result."""
         opts = options or DiarizeOptions()
         audio = _source(audio)
         duration = len(audio) / SR
         call_hook(hook, "vad", 0, 4)
-        regions = speech_regions(audio, opts)
+        regions = speech_regions(audio, opts, checkpoints)
         if not regions:
             logger.warning("no speech found: the cast is empty")
             return Diarization((), duration, (), (), self.name)
@@ -709,7 +720,7 @@ class DefaultDiarizer:
         cuts = plan_windows(regions, duration, opts.window_seconds)
         if cuts:
             regions = split_at(regions, cuts)
-        fe = embed_regions(audio, regions, opts)
+        fe = embed_regions(audio, regions, opts, checkpoints)
         X, W = fe.units, fe.unit_seconds
         seg_bounds = fe.unit_bounds
         call_hook(hook, "clustering", 2, 4)

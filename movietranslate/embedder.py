@@ -80,7 +80,7 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
 
 
 def embed_windows(feats: np.ndarray, starts: Sequence[int], threads: int = 2,
-                  batch: int = 64) -> np.ndarray:
+                  batch: int = 64, checkpoints=None) -> np.ndarray:
     """Unit d-vectors of the 80-frame windows starting at the given frames.
 
     The windows go to a single-threaded embedder session in balanced batches of at most
@@ -88,7 +88,9 @@ def embed_windows(feats: np.ndarray, starts: Sequence[int], threads: int = 2,
     run at once. The LSTM's 240 sequential steps make onnxruntime's intra-op threading
     wait at every step (more CPU, little speed-up); whole batches in parallel keep the cores
     busy. The int8 LSTM quantizes its activations per batch, so the batching (which does not
-    depend on ``threads``) decides the numbers: results are the same for any thread count."""
+    depend on ``threads``) decides the numbers: results are the same for any thread count.
+    ``checkpoints`` (a :class:`~movietranslate.workspace.Checkpoints`): each batch's output
+    is kept as it is done and read back by a re-run (the same batches: the same numbers)."""
     starts = np.asarray(starts, dtype=int)
     n = len(starts)
     if n == 0:
@@ -101,19 +103,24 @@ def embed_windows(feats: np.ndarray, starts: Sequence[int], threads: int = 2,
                                                     WIN_FRAMES, axis=0).transpose(0, 2, 1)
     n_chunks = min(n, max(2, -(-n // max(1, batch))))
     chunks = np.array_split(starts, n_chunks)
-    sess = _embedder(1)
-
-    def run(idx):
-        return sess.run(None, {"mel_window": np.ascontiguousarray(view[idx])})[0]
+    def run(i_idx):
+        i, idx = i_idx
+        name = f"embed-{n}-{i:05d}"
+        out = checkpoints.get_array(name) if checkpoints is not None else None
+        if out is None or out.shape[0] != len(idx):
+            out = _embedder(1).run(None, {"mel_window": np.ascontiguousarray(view[idx])})[0]
+            if checkpoints is not None:
+                checkpoints.put_array(name, out)
+        return out
 
     workers = max(1, min(threads, n_chunks))
     if workers > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:
-            out = list(pool.map(run, chunks))
+            out = list(pool.map(run, enumerate(chunks)))
     else:
-        out = [run(c) for c in chunks]
+        out = [run(c) for c in enumerate(chunks)]
     e = np.concatenate(out).astype(np.float32)
     return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
 

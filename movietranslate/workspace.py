@@ -165,6 +165,13 @@ class Checkpoints:
     def put(self, name: str, obj: Any) -> None:
         atomic_write_json(self.folder / f"{name}.json", obj)
 
+    def get_array(self, name: str):
+        """A finished piece that is an array (``.npy``), or None."""
+        return Store(self.folder).get(name)
+
+    def put_array(self, name: str, a) -> None:
+        Store(self.folder).put(name, a)
+
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.json")) if self.folder.is_dir() else []
 

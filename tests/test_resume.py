@@ -9,6 +9,7 @@ dubs with pitch- and formant-shifted voices give the same ``dub.wav``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import textwrap
@@ -128,3 +129,38 @@ def test_two_fresh_dubs_with_shifted_voices_are_identical(inputs, reference, tmp
     voices = json.loads((ws / "dub.json").read_text())["voices"]
     assert any(v.get("pitch_hz") for v in voices.values())  # Praat's change of gender is exercised
     assert _sha(ws / "dub.wav") == _sha(reference / "dub.wav")
+
+
+def test_diarization_killed_after_its_embeddings_resumes_from_them(inputs, reference_characters, tmp_path,
+                                                                    monkeypatch):
+    """Killed once every embedder batch is done: the pieces are on disk, and the re-run's
+    diarization reads them all back (the embedder must not run) to the same artifacts."""
+    from movietranslate import Workspace, characters, embedder
+    from movietranslate.diarize import DefaultDiarizer
+
+    ws = tmp_path / "film"
+    _run({**inputs, "ws": str(ws), "kill_step": "clustering"}, expect_killed=True)
+    partial = list((ws / "stages" / "diarize").glob(".partial-*"))
+    assert len(partial) == 1
+    kept = sorted(p.name for p in partial[0].iterdir())
+    assert "vad-0000.json" in kept and sum(n.startswith("embed-") for n in kept) >= 2, kept
+
+    inside, real_embedder, real_diarize = [], embedder._embedder, DefaultDiarizer.diarize
+
+    def guarded(*a, **k):
+        assert not inside, "the resumed diarization ran the embedder again"
+        return real_embedder(*a, **k)
+
+    @functools.wraps(real_diarize)
+    def diarize(self, *a, **k):
+        inside.append(True)
+        try:
+            return real_diarize(self, *a, **k)
+        finally:
+            inside.clear()
+    monkeypatch.setattr(embedder, "_embedder", guarded)
+    monkeypatch.setattr(DefaultDiarizer, "diarize", diarize)
+    characters.run_characters(inputs["film"], Workspace(ws))
+    assert not partial[0].exists()  # gone once the stage is complete
+    for name in ("characters.json", "speakers.rttm"):
+        assert _sha(ws / name) == _sha(reference_characters / name), name
