@@ -67,7 +67,7 @@ CHILD = textwrap.dedent("""
     when = max(rss, key=lambda x: x[1]) if rss else (None, None)
     json.dump({"marks": marks, "end": end, "peak_rss_mb": peak, "peak_at_s": when[0],
                "peak_step": next((s for s, t in reversed(marks) if when[0] is not None and t <= when[0]), None),
-               "timings": dict(r.timings), "summary": r.summary(), "lines": len(r.transcript)},
+               "timings": dict(r.timings), "summary": r.summary(), "lines": len(r.transcript), "rss": rss},
               open(sys.argv[2], "w"))
 """)
 
@@ -78,6 +78,18 @@ def build(media: Path, out: Path, minutes: float, video: bool):
     parts = filmkit.CONVERSATIONS + filmkit.single_speaker_clips(media)
     return filmkit.build_film(media, out, parts=parts, music_db=10, video=video,
                               repeat_to_seconds=minutes * 60, name=f"feature{int(minutes)}")
+
+
+def peak_by_step(marks, rss) -> dict[str, float]:
+    """The largest resident memory sampled while each step ran (MB)."""
+    out: dict[str, float] = {}
+    bounds = [(s, t0, t1) for (s, t0), (_, t1) in zip(marks, marks[1:] + [("end", float("inf"))])]
+    for t, mb in rss:
+        for s, t0, t1 in bounds:
+            if t0 <= t < t1:
+                out[s] = max(out.get(s, 0.0), mb)
+                break
+    return {k: round(v) for k, v in out.items()}
 
 
 def per_step(marks, end) -> dict[str, float]:
@@ -122,12 +134,14 @@ def main() -> None:
         row = {"minutes": minutes, "duration": film.duration, "rtf": r["end"] / film.duration,
                "peak_rss_mb": r["peak_rss_mb"], "peak_step": r["peak_step"], "lines": r["lines"],
                "steps_rtf": {k: v / film.duration for k, v in steps.items()},
-               "stages_rtf": {k: v / film.duration for k, v in r["timings"].items()}, "summary": r["summary"]}
+               "stages_rtf": {k: v / film.duration for k, v in r["timings"].items()}, "summary": r["summary"],
+               "peak_mb_by_step": peak_by_step(r["marks"], r["rss"])}
         rows.append(row)
         print(f"{minutes:4.0f} min ({film.duration:.0f} s): RTF {row['rtf']:.3f}, peak RSS "
               f"{row['peak_rss_mb']:.0f} MB (during {row['peak_step']}), {row['lines']} lines", flush=True)
         print("      stages: " + ", ".join(f"{k} {v:.3f}" for k, v in row["stages_rtf"].items()))
         print("      steps:  " + ", ".join(f"{k} {v:.3f}" for k, v in row["steps_rtf"].items()), flush=True)
+        print("      peak MB by step: " + ", ".join(f"{k} {v}" for k, v in row["peak_mb_by_step"].items()), flush=True)
     if len(rows) > 1:
         growth = rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"]
         print(f"peak RSS growth {rows[0]['minutes']:.0f} -> {rows[-1]['minutes']:.0f} min: {growth:+.0f} MB")

@@ -146,14 +146,18 @@ def run(film: str | os.PathLike | None, ws, *, to: str, stages: Sequence[str] = 
         _check_dub(to, o)  # fail before hours of work when the dub could never run
     timings: dict[str, float] = {}
 
+    from .memory import release
+
     t = time.monotonic()
     transcript = _transcript(film, ws, o, hook)
     timings["transcribe"] = time.monotonic() - t
+    release("after transcribe")  # each stage starts from what the film needs, not the last peak
     cast = None
     if "characters" in wanted:
         t = time.monotonic()
         transcript, cast = _characters(film, ws, transcript, hook)
         timings["characters"] = time.monotonic() - t
+        release("after characters")
     elif "dub" in wanted:  # a dub alone uses the saved cast (with its edits) when there is one
         from .characters import has_state, load_state
 
@@ -165,6 +169,7 @@ def run(film: str | os.PathLike | None, ws, *, to: str, stages: Sequence[str] = 
         t = time.monotonic()
         translation = _translation(film, ws, to, transcript, cast, o, hook)
         timings["translate"] = time.monotonic() - t
+        release("after translate")
     result = None
     if "dub" in wanted:
         t = time.monotonic()

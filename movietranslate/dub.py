@@ -278,6 +278,9 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     fits, resynth = synthesize(ws, lines, speakable, texts, refused, voices, backend, duration, o,
                                shorten=shorten, hook=hook)
     timings["synthesize"] = time.perf_counter() - t2
+    from .memory import release
+
+    release("after synthesis")
 
     # --- back-transcription for the report, on the other core while the mix and mux run
     back, pool, known = _start_back_transcription(ws, fits, translation, o, asr_backend)
