@@ -121,3 +121,17 @@ def test_audio_in_a_file_is_read_without_staying_resident(tmp_path):
     grown = _resident_mb() - before
     assert total == pytest.approx(float(piece[:, :100].sum()) * (n // step), rel=1e-5)
     assert grown < 60, f"reading the file grew the resident set by {grown:.0f} MB"
+
+
+def test_memory_freed_by_a_stage_goes_back_to_the_system():
+    """Many small buffers freed (what a stage leaves in the heap) stay resident until
+    memory.release(), which the chain calls between stages, hands them back."""
+    from movietranslate import memory
+
+    before = memory.resident_mb()
+    held = [np.ones(1000) for _ in range(40_000)]  # about 330 MB in 8 kB pieces
+    assert memory.resident_mb() - before > 250
+    del held
+    freed_only = memory.resident_mb()
+    memory.release("test")
+    assert freed_only - memory.resident_mb() > 200, (before, freed_only, memory.resident_mb())
