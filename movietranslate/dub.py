@@ -25,7 +25,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 from .casting import cast_characters, character_embeddings, voices_for  # noqa: F401 - re-exported
 from .errors import BadInputError, StageError
 from .fit import FitOptions, fit_line, has_speakable_text, time_stretch  # noqa: F401 - re-exported
+from .mux import publish  # noqa: F401 - re-exported (the dub's publish step)
 from .mix import MixOptions
 from .mux import MuxOptions
 from .progress import ProgressHook, call_hook
@@ -187,52 +187,6 @@ def lines_to_dub(transcript, translation, texts: Mapping[str, str]):
     if refused:
         logger.warning("dub: %d line(s) left in the original language, not dubbed: %s", len(refused), why)
     return lines, refused, speakable
-
-
-def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping[str, str], fits,
-            track, o: DubOptions) -> Path | None:
-    """Write the subtitles (``DIR/target.srt``, ``DIR/source.srt`` when missing, a bilingual
-    ASS on request) and, when ``o.video``, mux the film's picture with the soundtrack
-    ``track`` and both subtitle tracks into ``DIR/dubbed.mp4|mkv`` (cached by what it is
-    made of; one muxed video kept). Returns the published video, or None."""
-    from . import subtitles
-    from .mux import mux
-    from .workspace import stable_hash
-
-    target_lines = [dataclasses.replace(ln, text=texts.get(ln.id, "").strip(), words=())
-                    for ln in lines if has_speakable_text(texts.get(ln.id))]
-    tgt_srt = ws.target_srt
-    src_srt = ws.source_srt
-    subtitles.write(target_lines, tgt_srt, language=o.target, rules=o.rules)
-    if not src_srt.is_file():
-        subtitles.write(list(lines), src_srt, language=transcript.language)
-    video_path = None
-    if o.video:
-        mux_key = stable_hash("mux", digest, track.key, [(f.line_id, f.text, f.status) for f in fits],
-                              [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language,
-                              *([list(o.subtitle_rules)] if o.subtitle_rules else []))
-        mux_dir = ws.stages_dir / "mux" / mux_key[:20]
-        found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []
-        if found:
-            built = found[0]
-        else:
-            mux_dir.mkdir(parents=True, exist_ok=True)
-            subs = [(tgt_srt, o.target), (src_srt, transcript.language)]
-            if o.mux.bilingual:
-                bi = ws.root / "bilingual.ass"
-                subtitles.write(target_lines, bi, language=o.target, rules=o.rules,
-                                second={ln.id: ln.text for ln in lines}, second_language=transcript.language)
-                subs.append((bi, o.target))
-            built = mux(input_path, track.m4a or track.dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
-                        source_language=transcript.language, subtitles=subs, options=o.mux)
-            for old in mux_dir.parent.iterdir():  # one muxed video kept (it is as big as the film)
-                if old != mux_dir and old.is_dir():
-                    shutil.rmtree(old, ignore_errors=True)
-        for old in ws.root.glob("dubbed.*"):
-            if old.suffix != built.suffix:
-                old.unlink()
-        video_path = ws.publish(built, built.name)
-    return video_path
 
 
 def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: DubOptions | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,4 +132,53 @@ def mux(input_path: str | os.PathLike, dub_wav: str | os.PathLike, out_path: str
     return out_path
 
 
-__all__ = ["ISO639_2", "MuxOptions", "choose_container", "lang3", "mux"]
+def publish(ws, input_path: Path, digest: str, transcript, lines, texts: Mapping[str, str], fits,
+            track, o) -> Path | None:
+    """Write the subtitles (``DIR/target.srt``, ``DIR/source.srt`` when missing, a bilingual
+    ASS on request) and, when ``o.video``, mux the film's picture with the soundtrack
+    ``track`` and both subtitle tracks into ``DIR/dubbed.mp4|mkv`` (cached by what it is
+    made of; one muxed video kept). ``o``: the dub's options (a DubOptions). Returns the
+    published video, or None."""
+    import shutil
+
+    from . import subtitles
+    from .fit import has_speakable_text
+    from .workspace import stable_hash
+
+    target_lines = [dataclasses.replace(ln, text=texts.get(ln.id, "").strip(), words=())
+                    for ln in lines if has_speakable_text(texts.get(ln.id))]
+    tgt_srt = ws.target_srt
+    src_srt = ws.source_srt
+    subtitles.write(target_lines, tgt_srt, language=o.target, rules=o.rules)
+    if not src_srt.is_file():
+        subtitles.write(list(lines), src_srt, language=transcript.language)
+    video_path = None
+    if o.video:
+        mux_key = stable_hash("mux", digest, track.key, [(f.line_id, f.text, f.status) for f in fits],
+                              [(ln.id, ln.text) for ln in lines], o.mux.to_dict(), o.target, transcript.language,
+                              *([list(o.subtitle_rules)] if o.subtitle_rules else []))
+        mux_dir = ws.stages_dir / "mux" / mux_key[:20]
+        found = sorted(mux_dir.glob("dubbed.*")) if mux_dir.is_dir() else []
+        if found:
+            built = found[0]
+        else:
+            mux_dir.mkdir(parents=True, exist_ok=True)
+            subs = [(tgt_srt, o.target), (src_srt, transcript.language)]
+            if o.mux.bilingual:
+                bi = ws.root / "bilingual.ass"
+                subtitles.write(target_lines, bi, language=o.target, rules=o.rules,
+                                second={ln.id: ln.text for ln in lines}, second_language=transcript.language)
+                subs.append((bi, o.target))
+            built = mux(input_path, track.m4a or track.dub_wav, mux_dir / "dubbed.mp4", target_language=o.target,
+                        source_language=transcript.language, subtitles=subs, options=o.mux)
+            for old in mux_dir.parent.iterdir():  # one muxed video kept (it is as big as the film)
+                if old != mux_dir and old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+        for old in ws.root.glob("dubbed.*"):
+            if old.suffix != built.suffix:
+                old.unlink()
+        video_path = ws.publish(built, built.name)
+    return video_path
+
+
+__all__ = ["ISO639_2", "MuxOptions", "choose_container", "lang3", "mux", "publish"]
