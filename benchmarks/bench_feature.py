@@ -18,8 +18,10 @@ its report and the muxed video), and that process reports:
   imports and every model load, and per step of the progress hook (the time between one
   step's first call and the next step's first call, so model loading falls to the step
   that loads it);
-* its peak resident memory (``ru_maxrss``, the largest it ever was), sampled also every
-  0.5 s to say when it peaked.
+* its peak resident memory (``ru_maxrss``, the largest it ever was), with the resident
+  memory and its high-water mark (``VmHWM``) sampled every 0.5 s: the largest sample of
+  each step, and the step in which the high-water mark reached its top (a spike shorter
+  than the sampling shows there).
 
 At the end: the growth of peak memory from the shortest to the longest film. Prints a
 table; asserts nothing (the issue's targets: RTF <= 0.5, peak <= 2 GB, growth <= 0.3 GB).
@@ -50,8 +52,10 @@ CHILD = textwrap.dedent("""
         while True:
             with open("/proc/self/status") as fh:
                 for line in fh:
+                    if line.startswith("VmHWM:"):  # the high-water mark: a spike between samples shows here
+                        hwm = int(line.split()[1]) / 1024
                     if line.startswith("VmRSS:"):
-                        rss.append((time.time() - t_start, int(line.split()[1]) / 1024))
+                        rss.append((time.time() - t_start, int(line.split()[1]) / 1024, hwm))
             time.sleep(0.5)
     threading.Thread(target=sample, daemon=True).start()
 
@@ -64,7 +68,7 @@ CHILD = textwrap.dedent("""
     r = mt.run(args["film"], args["ws"], to=args["to"], hook=hook)
     end = time.time() - t_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    when = max(rss, key=lambda x: x[1]) if rss else (None, None)
+    when = next((x for x in rss if x[2] >= max(h for _, _, h in rss)), (None, None)) if rss else (None, None)
     json.dump({"marks": marks, "end": end, "peak_rss_mb": peak, "peak_at_s": when[0],
                "peak_step": next((s for s, t in reversed(marks) if when[0] is not None and t <= when[0]), None),
                "timings": dict(r.timings), "summary": r.summary(), "lines": len(r.transcript), "rss": rss},
@@ -84,7 +88,7 @@ def peak_by_step(marks, rss) -> dict[str, float]:
     """The largest resident memory sampled while each step ran (MB)."""
     out: dict[str, float] = {}
     bounds = [(s, t0, t1) for (s, t0), (_, t1) in zip(marks, marks[1:] + [("end", float("inf"))])]
-    for t, mb in rss:
+    for t, mb, _hwm in rss:
         for s, t0, t1 in bounds:
             if t0 <= t < t1:
                 out[s] = max(out.get(s, 0.0), mb)
