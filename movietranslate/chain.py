@@ -151,13 +151,13 @@ def run(film: str | os.PathLike | None, ws, *, to: str, stages: Sequence[str] = 
     t = time.monotonic()
     transcript = _transcript(film, ws, o, hook)
     timings["transcribe"] = time.monotonic() - t
-    release("after transcribe")  # each stage starts from what the film needs, not the last peak
+    release("after transcribe", timings["transcribe"])  # the next stage starts from what the film needs
     cast = None
     if "characters" in wanted:
         t = time.monotonic()
         transcript, cast = _characters(film, ws, transcript, hook)
         timings["characters"] = time.monotonic() - t
-        release("after characters")
+        release("after characters", timings["characters"])
     elif "dub" in wanted:  # a dub alone uses the saved cast (with its edits) when there is one
         from .characters import has_state, load_state
 
@@ -169,7 +169,7 @@ def run(film: str | os.PathLike | None, ws, *, to: str, stages: Sequence[str] = 
         t = time.monotonic()
         translation = _translation(film, ws, to, transcript, cast, o, hook)
         timings["translate"] = time.monotonic() - t
-        release("after translate")
+        release("after translate", timings["translate"])
     result = None
     if "dub" in wanted:
         t = time.monotonic()

@@ -234,7 +234,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     timings["synthesize"] = time.perf_counter() - t2
     from .memory import release
 
-    release("after synthesis")
+    release("after synthesis", timings["synthesize"])
 
     # --- back-transcription for the report, on the other core while the mix and mux run
     back, pool, known = _start_back_transcription(ws, fits, translation, o, asr_backend)

@@ -38,8 +38,12 @@ def resident_mb() -> float | None:
         return None
 
 
-def release(where: str = "") -> None:
-    """Collect garbage and return free heap pages to the system."""
+def release(where: str = "", seconds: float | None = None) -> None:
+    """Collect garbage and return free heap pages to the system; skipped after a step of
+    under 5 ``seconds`` (a cached stage frees next to nothing, and an edit's re-dub should
+    not pay for a collection of the whole heap)."""
+    if seconds is not None and seconds < 5.0:
+        return
     before = resident_mb()
     gc.collect()
     trim = _trim()
