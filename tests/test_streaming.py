@@ -125,17 +125,25 @@ def test_audio_in_a_file_is_read_without_staying_resident(tmp_path):
 
 def test_memory_freed_by_a_stage_goes_back_to_the_system():
     """Many small buffers freed (what a stage leaves in the heap) stay resident until
-    memory.release(), which the chain calls between stages, hands them back."""
-    from movietranslate import memory
+    memory.release(), which the chain calls between stages, hands them back. In a fresh
+    process: the test process's own heap would blur the numbers."""
+    import json
+    import subprocess
+    import sys
 
-    memory.release("test start")  # from a trimmed heap (the test process may hold freed memory)
-    before = memory.resident_mb()
-    held = [np.ones(1000) for _ in range(40_000)]  # about 330 MB in 8 kB pieces
-    grown = memory.resident_mb() - before
+    code = (
+        "import json, numpy as np\n"
+        "from movietranslate import memory\n"
+        "before = memory.resident_mb()\n"
+        "held = [np.ones(1000) for _ in range(40_000)]\n"  # about 330 MB in 8 kB pieces
+        "grown = memory.resident_mb() - before\n"
+        "del held\n"
+        "freed_only = memory.resident_mb()\n"
+        "memory.release('test')\n"
+        "print(json.dumps([before, grown, freed_only, memory.resident_mb()]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    before, grown, freed_only, after = json.loads(r.stdout.strip().splitlines()[-1])
     assert grown > 250
-    del held
-    freed_only = memory.resident_mb()
-    memory.release("test")
-    after = memory.resident_mb()
     assert freed_only - after > 0.6 * grown, (before, grown, freed_only, after)
     assert after < before + 0.3 * grown
