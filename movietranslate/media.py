@@ -390,9 +390,6 @@ class NpyAudio:
     def channels(self) -> int:
         return self.shape[0]
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def read(self, a: int = 0, b: int | None = None) -> np.ndarray:
         """Samples ``a:b`` of every channel, float32 ``(channels, b - a)``."""
         c, n = self.shape

@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import os
 from functools import lru_cache
 
 logger = logging.getLogger("movietranslate")
@@ -31,8 +32,6 @@ def resident_mb() -> float | None:
     """This process's resident memory in MB (Linux), else None."""
     try:
         with open("/proc/self/statm") as fh:
-            import os
-
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):
         return None

@@ -3,8 +3,6 @@ track are made piece by piece, and each equals what the whole-array way makes.""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -94,16 +92,12 @@ def test_original_soundtrack_is_decoded_into_its_file(media_dir, tmp_path):
         assert np.array_equal(np.load(original.path), ref)  # a plain .npy file
 
 
-def _resident_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def test_audio_in_a_file_is_read_without_staying_resident(tmp_path):
     """Fifteen minutes of 48 kHz stereo (330 MB) read through window by window, as the mix
     does: the resident set must not take up the file (a memory map would keep every page
     it touched)."""
     from movietranslate.media import NpyAudio
+    from movietranslate.memory import resident_mb
 
     n, step = 15 * 60 * 48_000, 48_000 * 20
     rng = np.random.default_rng(0)
@@ -112,13 +106,13 @@ def test_audio_in_a_file_is_read_without_staying_resident(tmp_path):
         for pos in range(0, n, step):
             write(pos, piece)
     x = NpyAudio(tmp_path / "a.npy")
-    before = _resident_mb()
+    before = resident_mb()
     total = 0.0
     for lo in range(0, n, step):
         w = x[:, lo:lo + step]
         assert w.shape == (2, min(step, n - lo))
         total += float(w[:, :100].sum())
-    grown = _resident_mb() - before
+    grown = resident_mb() - before
     assert total == pytest.approx(float(piece[:, :100].sum()) * (n // step), rel=1e-5)
     assert grown < 60, f"reading the file grew the resident set by {grown:.0f} MB"
 
