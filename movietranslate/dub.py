@@ -227,28 +227,29 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     voices, no_reference, analysis = cast_characters(ws, input_path, cast, speakable, backend, o, hook=hook)
     timings["cast"] = time.perf_counter() - t1
 
-    # --- clips
+    # --- clips; the report's back-transcription hears each chunk of them as they come
     t2 = time.perf_counter()
-    fits, resynth = synthesize(ws, lines, speakable, texts, refused, voices, backend, duration, o,
-                               shorten=shorten, hook=hook)
+    fits, resynth, early, known = _clips(ws, lines, speakable, texts, refused, voices, backend, duration, o,
+                                         shorten, hook, translation, asr_backend)
     timings["synthesize"] = time.perf_counter() - t2
-    from .memory import release
+    # the rest of the back-transcription, on its thread while the mix and mux run
+    back = _finish_back_transcription(early, ws, fits, o, asr_backend, known)
 
-    release("after synthesis", timings["synthesize"])
+    try:
+        # --- speech track, background, master (movietranslate.soundtrack)
+        t3 = time.perf_counter()
+        track = render_soundtrack(ws, input_path, digest, duration, fits, o.mix, o.mux, hook=hook)
+        dub_wav, speech_wav, mix_facts = track.dub_wav, track.speech_wav, track.facts
+        timings["mix"] = time.perf_counter() - t3
 
-    # --- back-transcription for the report, on the other core while the mix and mux run
-    back, pool, known = _start_back_transcription(ws, fits, translation, o, asr_backend)
-
-    # --- speech track, background, master (movietranslate.soundtrack)
-    t3 = time.perf_counter()
-    track = render_soundtrack(ws, input_path, digest, duration, fits, o.mix, o.mux, hook=hook)
-    dub_wav, speech_wav, mix_facts = track.dub_wav, track.speech_wav, track.facts
-    timings["mix"] = time.perf_counter() - t3
-
-    # --- subtitles and video
-    t4 = time.perf_counter()
-    video_path = publish(ws, input_path, digest, transcript, lines, texts, fits, track, o)
-    timings["mux"] = time.perf_counter() - t4
+        # --- subtitles and video
+        t4 = time.perf_counter()
+        video_path = publish(ws, input_path, digest, transcript, lines, texts, fits, track, o)
+        timings["mux"] = time.perf_counter() - t4
+    except BaseException:
+        if early is not None:
+            early.cancel()  # a paused or failed dub: the chunks heard so far stay in the store
+        raise
     timings["total"] = time.perf_counter() - t0
 
     voices_out = {cid: v.to_dict() for cid, v in voices.items()}
@@ -260,8 +261,8 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     result = DubResult(lines=tuple(fits), voices=voices_out, dub_wav=dub_wav, speech_wav=speech_wav,
                        video=video_path, report_path=None, report=None, timings=dict(timings),
                        resynthesized=resynth, duration=duration, mix_facts=mix_facts)
-    if pool is not None:
-        pool.shutdown(wait=False)
+    if early is not None:
+        early.shutdown()
     if o.report:
         result = write_report(ws, result, transcript, texts, translation, o, analysis=analysis,
                               no_reference=no_reference, asr_backend=asr_backend, hotwords=known,
@@ -289,18 +290,49 @@ def write_report(ws, result: DubResult, transcript, texts: Mapping[str, str], tr
     return dataclasses.replace(result, report_path=ws.report_json, report=rep, timings=timings)
 
 
-def _start_back_transcription(ws, fits, translation, o: DubOptions, asr_backend):
-    """The report's back-transcription of the dubbed lines started in a thread (it overlaps
-    the mix and the mux): ``(future or None, pool or None, the glossary terms it uses)``."""
-    if not (o.report and any(f.status == "ok" for f in fits)):
-        return None, None, ()
-    from concurrent.futures import ThreadPoolExecutor
+def _clips(ws, lines, speakable, texts, refused, voices, backend, duration, o: DubOptions, shorten, hook,
+           translation, asr_backend):
+    """The clips (:func:`~movietranslate.synthesis.synthesize`) with the report's
+    back-transcription started beside them: ``(fits, clips made, early runner or None,
+    glossary terms)``. A failure or a pause stops the runner too."""
+    from .memory import release
 
-    from .report import back_transcription_of, glossary_terms
+    early, known = _early_back_transcription(ws, translation, o, asr_backend)
+    t = time.perf_counter()
+    try:
+        fits, resynth = synthesize(ws, lines, speakable, texts, refused, voices, backend, duration, o,
+                                   shorten=shorten, hook=hook, on_fit=early.add if early else None)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
+    release("after synthesis", time.perf_counter() - t)
+    return fits, resynth, early, known
+
+
+def _early_back_transcription(ws, translation, o: DubOptions, asr_backend):
+    """The report's back-transcription started before synthesis (it recognises each chunk
+    of lines as soon as its clips exist, beside synthesis): ``(runner or None, the glossary
+    terms it uses)``; None without a report."""
+    if not o.report:
+        return None, ()
+    from .report import EarlyBackTranscription, glossary_terms
 
     known = glossary_terms(translation, o.target, o.glossary, root=ws.root)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
-    return pool.submit(back_transcription_of, ws, fits, o.target, asr_backend, known), pool, known
+    return EarlyBackTranscription(ws, o.target, asr_backend, known), known
+
+
+def _finish_back_transcription(early, ws, fits, o: DubOptions, asr_backend, known):
+    """The report's pass over the dubbed lines, on the early runner's thread once it has
+    recognised what it was handed (a future, or None when nothing is to be heard back)."""
+    if early is None:
+        return None
+    early.close()
+    if not any(f.status == "ok" for f in fits):
+        return None
+    from .report import back_transcription_of
+
+    return early.then(back_transcription_of, ws, fits, o.target, asr_backend, known)
 
 
 @dataclass(frozen=True)

@@ -148,62 +148,163 @@ def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
     words go to the line whose clip holds their midpoint (else the nearest); words centred
     more than ``silence_margin`` seconds away from every clip are dropped (the track is
     silent there)."""
-    from .asr import get_backend
     from .data import is_cjk
-    from .workspace import stable_hash
 
     sep = "" if is_cjk(language) else " "
-    hot = _hotword_terms(hotwords)
-    store = ws.store("back-asr") if ws is not None else None
-    ident = getattr(backend, "identity", type(backend).__name__ if backend is not None else "faster-whisper")
+    chunker = _ChunkRecogniser(ws, language, backend, hotwords, silence_margin)
     by_line: dict[str, list[str]] = {f.line_id: [] for f in fits}
     texts = []
     for chunk in speech_chunks(fits, max_span):
-        t0 = max(0.0, chunk[0].start - 0.3)
-        k = stable_hash("back-asr", 6, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
-                        language, ident, hot)[:24]
-        found = store.get(k, "json") if store is not None else None
-        if found is None:
-            backend = backend or get_backend("faster-whisper")
-            end = max(f.start + f.duration for f in chunk) + 0.3
-            audio = np.zeros(int(np.ceil((end - t0) * 16000)), np.float32)
-            for f in chunk:
-                a = clip_of(f)
-                s = int(round((f.start - t0) * 16000))
-                e = min(len(audio), s + len(a))
-                audio[s:e] += a[: e - s]
-            _, words = back_transcribe(audio, language, backend, hotwords=hot)
-            found = {"words": [[round(w.start + t0, 3), round(w.end + t0, 3), w.text] for w in words]}
-            # Decoding without timestamp tokens can skip a whole sentence (the English demo:
-            # line 2 of 8 gone, every other word right; another time line 4 of 6 gone but for
-            # the next line's first word, whose midpoint fell 40 ms inside it). A clip whose
-            # words cover under a third of it is recognised again on its own, in place of
-            # what the chunk gave it.
-            line_of = {i: line for i, (line, _) in _assign_indexed(found["words"], chunk, silence_margin)}
-            covered: dict[str, float] = {}
-            for i, line in line_of.items():
-                w = found["words"][i]
-                covered[line] = covered.get(line, 0.0) + max(0.0, w[1] - w[0])
-            again = [f for f in chunk if f.duration >= 0.4 and covered.get(f.line_id, 0.0) < f.duration / 3]
-            redo = {f.line_id for f in again}
-            found["words"] = [w for i, w in enumerate(found["words"]) if line_of.get(i) not in redo]
-            for f in again:
-                a = clip_of(f)
-                pad = np.zeros(int(0.3 * 16000), np.float32)
-                _, more = back_transcribe(np.concatenate([pad, a, pad]), language, backend, hotwords=hot)
-                found["words"] += [[round(w.start + f.start - 0.3, 3), round(w.end + f.start - 0.3, 3), w.text]
-                                   for w in more]
-            if again:
-                found["words"].sort(key=lambda w: w[0])
-                found["recognised_alone"] = [f.line_id for f in again]
-            if store is not None:
-                store.put(k, found, "json")
+        found = chunker.words(chunk, clip_of)
         kept = []
         for line, wt in _assign(found["words"], chunk, silence_margin):
             by_line[line].append(wt)
             kept.append(wt)
         texts.append("".join(kept).strip())
     return sep.join(t for t in texts if t), {k: "".join(v).strip() for k, v in by_line.items()}
+
+
+class _ChunkRecogniser:
+    """One chunk of dubbed lines recognised back, or read from the workspace's
+    ``back-asr`` store when a run before recognised the same clips in the same places."""
+
+    def __init__(self, ws, language: str, backend, hotwords, silence_margin: float):
+        self.store = ws.store("back-asr") if ws is not None else None
+        self.language, self.backend, self.margin = language, backend, silence_margin
+        self.hot = _hotword_terms(hotwords)
+        self.ident = getattr(backend, "identity",
+                             type(backend).__name__ if backend is not None else "faster-whisper")
+
+    def key(self, chunk) -> str:
+        from .workspace import stable_hash
+
+        t0 = max(0.0, chunk[0].start - 0.3)
+        return stable_hash("back-asr", 6, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
+                           self.language, self.ident, self.hot)[:24]
+
+    def words(self, chunk, clip_of) -> dict:
+        """``{"words": [[start, end, text], ...]}`` (times in the film) for ``chunk``."""
+        k = self.key(chunk)
+        found = self.store.get(k, "json") if self.store is not None else None
+        if found is None:
+            found = self._recognise(chunk, clip_of)
+            if self.store is not None:
+                self.store.put(k, found, "json")
+        return found
+
+    def _recognise(self, chunk, clip_of) -> dict:
+        from .asr import get_backend
+
+        language, hot, margin = self.language, self.hot, self.margin
+        self.backend = backend = self.backend or get_backend("faster-whisper")
+        t0 = max(0.0, chunk[0].start - 0.3)
+        end = max(f.start + f.duration for f in chunk) + 0.3
+        audio = np.zeros(int(np.ceil((end - t0) * 16000)), np.float32)
+        for f in chunk:
+            a = clip_of(f)
+            s = int(round((f.start - t0) * 16000))
+            e = min(len(audio), s + len(a))
+            audio[s:e] += a[: e - s]
+        _, words = back_transcribe(audio, language, backend, hotwords=hot)
+        found = {"words": [[round(w.start + t0, 3), round(w.end + t0, 3), w.text] for w in words]}
+        # Decoding without timestamp tokens can skip a whole sentence (the English demo:
+        # line 2 of 8 gone, every other word right; another time line 4 of 6 gone but for
+        # the next line's first word, whose midpoint fell 40 ms inside it). A clip whose
+        # words cover under a third of it is recognised again on its own, in place of
+        # what the chunk gave it.
+        line_of = {i: line for i, (line, _) in _assign_indexed(found["words"], chunk, margin)}
+        covered: dict[str, float] = {}
+        for i, line in line_of.items():
+            w = found["words"][i]
+            covered[line] = covered.get(line, 0.0) + max(0.0, w[1] - w[0])
+        again = [f for f in chunk if f.duration >= 0.4 and covered.get(f.line_id, 0.0) < f.duration / 3]
+        redo = {f.line_id for f in again}
+        found["words"] = [w for i, w in enumerate(found["words"]) if line_of.get(i) not in redo]
+        for f in again:
+            a = clip_of(f)
+            pad = np.zeros(int(0.3 * 16000), np.float32)
+            _, more = back_transcribe(np.concatenate([pad, a, pad]), language, backend, hotwords=hot)
+            found["words"] += [[round(w.start + f.start - 0.3, 3), round(w.end + f.start - 0.3, 3), w.text]
+                               for w in more]
+        if again:
+            found["words"].sort(key=lambda w: w[0])
+            found["recognised_alone"] = [f.line_id for f in again]
+        return found
+
+
+class EarlyBackTranscription:
+    """The report's back-transcription, started while the dub is still synthesizing.
+
+    The dub hands each finished line to :meth:`add`; a thread recognises every chunk of
+    lines (:func:`speech_chunks`, the same grouping) as soon as its last clip exists, into
+    the workspace's ``back-asr`` store. After :meth:`close`, :meth:`then` runs the report's
+    own pass (:func:`back_transcription_of`) on the same thread: it finds those chunks in
+    the store, so its result is the one it would give alone, only sooner. Synthesis leaves
+    part of the two cores idle (measured on a 10-minute film: 1.69 of 2 cores busy), and
+    with this thread beside it both finish about 30 % sooner than one after the other.
+
+    A failure here is logged and the report's pass recognises what is missing; a paused
+    or failed dub calls :meth:`cancel`, and the chunks done so far stay in the store.
+    ``clip_of(fit) -> audio16k``: a line's clip (the workspace's clip store by default)."""
+
+    def __init__(self, ws, target: str, asr_backend=None, hotwords: Sequence[str] = (), *,
+                 max_span: float = 29.0, silence_margin: float = 0.5, clip_of=None):
+        import queue
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ws, self.max_span, self._clip_of = ws, max_span, clip_of
+        self._chunker = _ChunkRecogniser(ws, target, asr_backend, hotwords, silence_margin)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
+        self._ahead = self._pool.submit(self._run)
+        self.recognised = 0  # chunks recognised ahead (not found in the store)
+
+    def add(self, fit) -> None:
+        """A line whose clip is made (lines come in the order of the film)."""
+        if fit.status == "ok":
+            self._queue.put(fit)
+
+    def close(self) -> None:
+        """No more lines: the last chunk is recognised."""
+        self._queue.put(None)
+
+    def cancel(self) -> None:
+        """Stop after the chunk in hand (kept in the store) and let the thread go."""
+        self._stop.set()
+        self._queue.put(None)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def then(self, fn, *args, **kw):
+        """Run ``fn`` on the thread once the lines handed in are recognised: a future."""
+        return self._pool.submit(fn, *args, **kw)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False)
+
+    def _run(self) -> None:
+        clip_of = self._clip_of or _clip_reader(self.ws)
+        chunk: list = []
+        try:
+            while not self._stop.is_set():
+                f = self._queue.get()
+                if f is None or (chunk and (f.start < chunk[-1].start or f.end - chunk[0].start > self.max_span)):
+                    if chunk and not self._stop.is_set():
+                        self._recognise(chunk, clip_of)
+                    chunk = []
+                if f is None:
+                    return
+                chunk.append(f)
+        except Exception as exc:  # the report's own pass recognises what is missing
+            logger.warning("back-transcription ahead of the mix stopped: %s: %s", type(exc).__name__, exc)
+
+    def _recognise(self, chunk, clip_of) -> None:
+        store = self._chunker.store
+        if store is not None and store.get(self._chunker.key(chunk), "json") is not None:
+            return
+        self._chunker.words(chunk, clip_of)
+        self.recognised += 1
 
 
 def _assign(words, chunk, silence_margin: float) -> list[tuple[str, str]]:
@@ -571,5 +672,5 @@ def plot_report(report: Mapping):
     return fig
 
 
-__all__ = ["CHECK_ERROR_RATE", "back_transcribe", "back_transcribe_chunks", "back_transcription_of", "build_report", "cached_embedding", "error_rates",
+__all__ = ["CHECK_ERROR_RATE", "back_transcribe", "EarlyBackTranscription", "back_transcribe_chunks", "back_transcription_of", "build_report", "cached_embedding", "error_rates",
            "glossary_hits", "glossary_terms", "plot_report", "speech_chunks", "voice_distinctness"]

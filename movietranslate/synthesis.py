@@ -171,11 +171,13 @@ def _spoken(ln, pl: _Plan, facts: Mapping, clip: Path, duration: float) -> LineF
 
 def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[str, str], voices, backend,
                duration: float, o, *, shorten: ShortenFn | None = None,
-               hook=None) -> tuple[list[LineFit], int]:
+               hook=None, on_fit: Callable[[LineFit], None] | None = None) -> tuple[list[LineFit], int]:
     """Each line's clip, fitted to its time (:func:`~movietranslate.fit.fit_line`), in
     ``DIR/stages/clips`` under a key of its text, voice, slot and options (made only when
     missing) and copied to ``DIR/clips/<line>.wav``: ``(fits, clips synthesized)``.
-    ``o``: the dub's options (their ``fit``); ``duration``: the film's, in seconds.
+    ``o``: the dub's options (their ``fit``); ``duration``: the film's, in seconds;
+    ``on_fit``: called with each spoken line's fit as soon as its clip is in place, in the
+    order of ``lines``.
 
     Lines go in groups of :func:`tts_workers` (one by default), synthesized at once; each
     voice's pace is learned from the groups before, whether their clips were made now or
@@ -205,6 +207,8 @@ def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[
                 clip = clips_dir / f"{lines[i].id}.wav"
                 shutil.copyfile(store / f"{plans[i].key[:24]}.wav", clip)
                 fits[i] = _spoken(lines[i], plans[i], facts, clip, duration)
+                if on_fit is not None:
+                    on_fit(fits[i])
                 made += found[i] is None
                 done += 1
                 call_hook(hook, "synthesize", done, len(spoken))

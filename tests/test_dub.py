@@ -770,3 +770,90 @@ def test_untranslated_lines_keep_the_original_audio_and_the_cli_exits_3(dialogue
     r = subprocess.run(cmd + ["--allow-partial"], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{n} lines dubbed (0 synthesized)" in r.stdout
+
+
+class _Echo:
+    """A recogniser that hears a word every second of the audio, named after the audio's
+    length; ``calls`` counts the calls; the first call waits for ``go`` when one is given."""
+
+    identity = "echo"
+
+    def __init__(self, go=None):
+        import threading
+
+        self.calls, self.go, self.started = 0, go, threading.Event()
+
+    def recognize(self, audio, options):
+        from movietranslate.asr import RawRecognition
+        from movietranslate.data import Word
+
+        self.started.set()
+        if self.go is not None and self.calls == 0:
+            assert self.go.wait(20)
+        self.calls += 1
+        words = tuple(Word(t, t + 0.8, f" w{len(audio)}.{t}", 0.9) for t in range(int(len(audio) / 16000)))
+        return RawRecognition(words, "en", 1.0)
+
+
+def _film_fits(n=12):
+    return [_line_fit(i, 1.0 + 6.0 * i, 2.0 + (i % 3) * 0.5) for i in range(n)]  # 70 s: 3 chunks
+
+
+def test_early_back_transcription_hears_a_chunk_before_synthesis_ends_and_the_report_pass_reuses_it(tmp_path):
+    """The dub hands each finished line to the early runner: a chunk is recognised as soon
+    as a line beyond it arrives (synthesis still going on), and the report's pass after
+    close() finds every chunk in the store: the same result as the pass alone, and no
+    chunk recognised twice."""
+    import time
+
+    from movietranslate.report import EarlyBackTranscription, back_transcribe_chunks, speech_chunks
+    from movietranslate.workspace import Workspace
+
+    fits = _film_fits()
+    chunks = speech_chunks(fits)
+    assert len(chunks) == 3
+    alone = _Echo()
+    expected = back_transcribe_chunks(Workspace(tmp_path / "alone"), fits, _clip, "en", alone)
+    assert alone.calls == 3 and all(expected[1].values())
+
+    asr = _Echo()
+    ws = Workspace(tmp_path / "ws")
+    early = EarlyBackTranscription(ws, "en", asr, clip_of=_clip)
+    for f in fits[:len(chunks[0]) + 1]:  # the first chunk and one line of the next
+        early.add(f)
+    deadline = time.monotonic() + 20
+    while asr.calls < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert asr.calls == 1  # heard while "synthesis" has not finished
+    for f in fits[len(chunks[0]) + 1:]:
+        early.add(f)
+    early.close()
+    got = early.then(back_transcribe_chunks, ws, fits, _clip, "en", asr).result(timeout=30)
+    early.shutdown()
+    assert got == expected
+    assert asr.calls == 3 and early.recognised == 3
+
+
+def test_early_back_transcription_cancelled_stops_after_the_chunk_in_hand_and_keeps_it(tmp_path):
+    """A paused dub cancels the runner: it finishes the chunk it is recognising (kept in the
+    store, so the next run does not hear it again) and recognises no other."""
+    import threading
+
+    from movietranslate.report import EarlyBackTranscription, back_transcribe_chunks, speech_chunks
+    from movietranslate.workspace import Workspace
+
+    fits = _film_fits()
+    go = threading.Event()
+    asr = _Echo(go)
+    ws = Workspace(tmp_path / "ws")
+    early = EarlyBackTranscription(ws, "en", asr, clip_of=_clip)
+    for f in fits:
+        early.add(f)  # every line in: chunks 1 and 2 are complete
+    assert asr.started.wait(20)  # the first chunk is in hand
+    early.cancel()
+    go.set()
+    early._ahead.result(timeout=30)
+    assert asr.calls == 1 and early.recognised == 1
+    again = _Echo()
+    back_transcribe_chunks(ws, fits, _clip, "en", again)
+    assert again.calls == len(speech_chunks(fits)) - 1  # the chunk heard before the pause was kept
