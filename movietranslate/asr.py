@@ -156,13 +156,15 @@ class FasterWhisperBackend:
         return " ".join(s.text.strip() for s in segments).strip()
 
 
-def translate_lines(transcript, audio16k: np.ndarray, backend=None) -> dict[str, str]:
+def translate_lines(transcript, audio16k, backend=None) -> dict[str, str]:
     """English for each line of ``transcript``: Whisper's translate task on the line's own
-    audio (16 kHz, with 0.15 s either side). ``backend``: a faster-whisper backend (None:
-    the bundled one)."""
+    audio (16 kHz, with 0.15 s either side). ``audio16k``: an array, or an audio source
+    (:class:`~movietranslate.media.WavSource`) read line by line. ``backend``: a
+    faster-whisper backend (None: the bundled one)."""
     backend = backend or get_backend("faster-whisper")
-    return {ln.id: backend.translate_segment(audio16k[max(0, int((ln.start - 0.15) * SAMPLE_RATE)):
-                                                       int((ln.end + 0.15) * SAMPLE_RATE)], transcript.language)
+    read = audio16k.read if hasattr(audio16k, "read") else (lambda a, b: audio16k[a:b])
+    return {ln.id: backend.translate_segment(read(max(0, int((ln.start - 0.15) * SAMPLE_RATE)),
+                                                  int((ln.end + 0.15) * SAMPLE_RATE)), transcript.language)
             for ln in transcript.lines}
 
 

@@ -225,7 +225,7 @@ def _translation(film, ws, to, transcript, cast, o: RunOptions, hook):
     try:
         from . import translate as tr
     except ImportError:  # the translate stage is not installed: Whisper's speech translation
-        return _whisper_lines(film, to, transcript)
+        return _whisper_lines(film, ws, to, transcript)
     if o.translation_backend is None:
         try:
             existing = tr.load_translation(ws)
@@ -241,14 +241,15 @@ def _translation(film, ws, to, transcript, cast, o: RunOptions, hook):
     return tr.run_translation(film, ws, to=to, backend=backend, cast=cast, hook=hook, **kw)
 
 
-def _whisper_lines(film, to, transcript) -> dict[str, str]:
+def _whisper_lines(film, ws, to, transcript) -> dict[str, str]:
     if base(to) != "en":
         raise BadInputError(f"Dubbing into {to!r} needs the translation stage.",
                             accepted="--to en (Whisper speech translation) or install the translate stage")
     from .asr import translate_lines
-    from .media import load_audio
+    from .pipeline import prepare_media
 
-    return translate_lines(transcript, load_audio(film))
+    # the film's analysis audio, read line by line (a film is never held whole)
+    return translate_lines(transcript, prepare_media(film, ws).source())
 
 
 def _shortener(ws, to, transcript, translation, o: RunOptions):

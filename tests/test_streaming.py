@@ -141,3 +141,34 @@ def test_memory_freed_by_a_stage_goes_back_to_the_system():
     assert grown > 250
     assert freed_only - after > 0.6 * grown, (before, grown, freed_only, after)
     assert after < before + 0.3 * grown
+
+
+def test_whisper_line_translation_reads_each_line_from_the_analysis_wav(tmp_path):
+    """Without the translate stage, ``--to en`` asks Whisper for each line's English on the
+    line's own audio: read from the film's analysis WAV line by line, the pieces equal the
+    whole array's."""
+    from movietranslate import media
+    from movietranslate.asr import translate_lines
+    from movietranslate.data import Line, Transcript
+
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(16000 * 20)).astype(np.float32)
+    media.write_wav(tmp_path / "a.wav", audio, 16000)
+    whole = media.read_wav(tmp_path / "a.wav")[0]
+    lines = tuple(Line(f"L{i}", t, t + 1.5, "x") for i, t in enumerate((0.05, 4.0, 18.9)))
+    tr = Transcript(lines, "fr")
+
+    class Heard:
+        def __init__(self):
+            self.got = []
+
+        def translate_segment(self, a, language):
+            self.got.append(np.asarray(a).copy())
+            return f"{len(a)}"
+
+    by_array, by_file = Heard(), Heard()
+    out = translate_lines(tr, whole, by_array)
+    assert translate_lines(tr, media.WavSource(tmp_path / "a.wav"), by_file) == out
+    assert len(by_file.got) == 3 and all(np.array_equal(a, b) for a, b in zip(by_array.got, by_file.got))
+    assert out["L0"] == "27200"  # 0 to 1.7 s: clipped at the start of the film
+    assert out["L2"] == "20000"  # 18.75 s to the end (20 s)
