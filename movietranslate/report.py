@@ -130,11 +130,16 @@ def speech_chunks(fits, max_span: float = 29.0) -> list[list]:
     edited line changes only its own chunk."""
     chunks: list[list] = []
     for f in sorted(fits, key=lambda f: f.start):
-        if chunks and f.end - chunks[-1][0].start <= max_span:
+        if chunks and _joins(chunks[-1], f, max_span):
             chunks[-1].append(f)
         else:
             chunks.append([f])
     return chunks
+
+
+def _joins(chunk, f, max_span: float) -> bool:
+    """Whether line ``f`` (at or after the chunk's last start) belongs to ``chunk``."""
+    return f.end - chunk[0].start <= max_span
 
 
 def back_transcribe_chunks(ws, fits, clip_of, language: str, backend=None, *,
@@ -174,6 +179,7 @@ class _ChunkRecogniser:
         self.hot = _hotword_terms(hotwords)
         self.ident = getattr(backend, "identity",
                              type(backend).__name__ if backend is not None else "faster-whisper")
+        self.recognised = 0  # chunks recognised (not found in the store)
 
     def key(self, chunk) -> str:
         from .workspace import stable_hash
@@ -188,6 +194,7 @@ class _ChunkRecogniser:
         found = self.store.get(k, "json") if self.store is not None else None
         if found is None:
             found = self._recognise(chunk, clip_of)
+            self.recognised += 1
             if self.store is not None:
                 self.store.put(k, found, "json")
         return found
@@ -240,8 +247,10 @@ class EarlyBackTranscription:
     the workspace's ``back-asr`` store. After :meth:`close`, :meth:`then` runs the report's
     own pass (:func:`back_transcription_of`) on the same thread: it finds those chunks in
     the store, so its result is the one it would give alone, only sooner. Synthesis leaves
-    part of the two cores idle (measured on a 10-minute film: 1.69 of 2 cores busy), and
-    with this thread beside it both finish about 30 % sooner than one after the other.
+    part of the two cores idle (measured on a 10-minute film: 1.69 of 2 cores busy); with
+    this thread beside it the 60-minute film's dub took 0.387 s per film second against
+    0.411 (benchmarks/bench_feature.py, one run each; on the 10-minute film no gain
+    showed beyond the noise).
 
     A failure here is logged and the report's pass recognises what is missing; a paused
     or failed dub calls :meth:`cancel`, and the chunks done so far stay in the store.
@@ -259,7 +268,11 @@ class EarlyBackTranscription:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="movietranslate-back-asr")
         self._ahead = self._pool.submit(self._run)
-        self.recognised = 0  # chunks recognised ahead (not found in the store)
+
+    @property
+    def recognised(self) -> int:
+        """Chunks recognised so far (not found in the store)."""
+        return self._chunker.recognised
 
     def add(self, fit) -> None:
         """A line whose clip is made (lines come in the order of the film)."""
@@ -289,22 +302,15 @@ class EarlyBackTranscription:
         try:
             while not self._stop.is_set():
                 f = self._queue.get()
-                if f is None or (chunk and (f.start < chunk[-1].start or f.end - chunk[0].start > self.max_span)):
+                if f is None or (chunk and (f.start < chunk[-1].start or not _joins(chunk, f, self.max_span))):
                     if chunk and not self._stop.is_set():
-                        self._recognise(chunk, clip_of)
+                        self._chunker.words(chunk, clip_of)
                     chunk = []
                 if f is None:
                     return
                 chunk.append(f)
         except Exception as exc:  # the report's own pass recognises what is missing
             logger.warning("back-transcription ahead of the mix stopped: %s: %s", type(exc).__name__, exc)
-
-    def _recognise(self, chunk, clip_of) -> None:
-        store = self._chunker.store
-        if store is not None and store.get(self._chunker.key(chunk), "json") is not None:
-            return
-        self._chunker.words(chunk, clip_of)
-        self.recognised += 1
 
 
 def _assign(words, chunk, silence_margin: float) -> list[tuple[str, str]]:
