@@ -64,7 +64,7 @@ class RunOptions:
     translation_options: Mapping[str, Any] = field(default_factory=dict)
     dub: Any = None  # a DubOptions (None: the defaults)
     asr_backend: Any = None  # the recogniser used by the dub's report (None: the bundled one)
-    scheduler: Any = None  # a Dask cluster for recognition: tcp://..., local[:N] or a Client
+    scheduler: Any = None  # a Dask cluster for recognition and the dub: tcp://..., local[:N] or a Client
     # The user's subtitle rules for the target language ({"max_row_chars": 14, ...}, see
     # segmentation.SubtitleRules): the translation and the dub check and write by them.
     subtitle_rules: Mapping[str, float] = field(default_factory=dict)
@@ -281,7 +281,8 @@ def _dub(film, ws, to, transcript, cast, translation, o: RunOptions, hook):
     if o.subtitle_rules:
         opts = dataclasses.replace(opts, subtitle_rules=tuple(dict(o.subtitle_rules).items()))
     return dub(film, ws, transcript, translation, options=opts, cast=cast, hook=hook,
-               shorten=_shortener(ws, to, transcript, translation, o), asr_backend=o.asr_backend)
+               shorten=_shortener(ws, to, transcript, translation, o), asr_backend=o.asr_backend,
+               scheduler=o.scheduler)
 
 
 __all__ = ["STAGES", "FilmRun", "RunOptions", "default_translate_backend", "run"]

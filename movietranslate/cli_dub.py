@@ -33,7 +33,8 @@ def register(app: typer.Typer, friendly) -> None:
         allow_partial: bool = typer.Option(False, "--allow-partial",
                                            help="Exit 0 even when some lines were left in the original language."),
         scheduler: str | None = typer.Option(None, "--scheduler",
-                                             help="Recognise on a Dask cluster: tcp://HOST:PORT, or local:N."),
+                                             help="Recognise, synthesize and mix on a Dask cluster: "
+                                                  "tcp://HOST:PORT, or local:N."),
         subtitle_rule: list[str] = typer.Option([], "--subtitle-rule",
                                                 help="A rule of the target subtitles, NAME=VALUE (repeatable): "
                                                      "max_row_chars, max_rows, max_cps, min_duration, ..."),

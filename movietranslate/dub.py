@@ -191,17 +191,21 @@ def lines_to_dub(transcript, translation, texts: Mapping[str, str]):
 
 def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: DubOptions | None = None,
         cast=None, shorten: ShortenFn | None = None, hook: ProgressHook | None = None,
-        asr_backend=None) -> DubResult:
+        asr_backend=None, scheduler=None) -> DubResult:
     """Dub a film into ``options.target``. See the module docstring.
 
     ``transcript``: the source :class:`~movietranslate.data.Transcript` (times, characters);
     ``translation``: a Translation, ``{line_id: text}`` or a target-language Transcript;
     ``cast``: a :class:`~movietranslate.cast.Cast` (None: one voice for everyone);
     ``shorten``: asked for a shorter rendering when a line cannot fit.
+    ``scheduler``: a Dask cluster (:func:`movietranslate.cluster.connect`: an address,
+    ``local:N`` or a Client) that synthesizes the lines and ducks the soundtrack's
+    stretches; the artifacts are those of a run without one, byte for byte.
     Writes ``DIR/dub.wav``, ``DIR/dub_speech.wav``, ``DIR/clips/<line>.wav``,
     ``DIR/target.srt``, ``DIR/dubbed.mp4|mkv``, ``DIR/report.json``.
     """
     from . import media
+    from .cluster import check, connect
     from .mix import check_separator
     from .soundtrack import render_soundtrack
     from .voices import pick_backend
@@ -216,6 +220,7 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     duration = float(info.duration)
     backend = pick_backend(o.target, o.backend)
     check_separator(o.mix)
+    check(scheduler)
     texts = translation_texts(translation)
     if shorten is None and hasattr(translation, "shorten") and callable(translation.shorten):
         shorten = translation.shorten  # type: ignore[assignment]
@@ -227,20 +232,23 @@ def dub(input_path: str | os.PathLike, ws, transcript, translation, *, options: 
     voices, no_reference, analysis = cast_characters(ws, input_path, cast, speakable, backend, o, hook=hook)
     timings["cast"] = time.perf_counter() - t1
 
-    # --- clips; the report's back-transcription hears each chunk of them as they come
-    t2 = time.perf_counter()
-    fits, resynth, early, known = _clips(ws, lines, speakable, texts, refused, voices, backend, duration, o,
-                                         shorten, hook, translation, asr_backend)
-    timings["synthesize"] = time.perf_counter() - t2
-    # the rest of the back-transcription, on its thread while the mix and mux run
-    back = _finish_back_transcription(early, ws, fits, o, asr_backend, known)
-
+    early = None
     try:
-        # --- speech track, background, master (movietranslate.soundtrack)
-        t3 = time.perf_counter()
-        track = render_soundtrack(ws, input_path, digest, duration, fits, o.mix, o.mux, hook=hook)
-        dub_wav, speech_wav, mix_facts = track.dub_wav, track.speech_wav, track.facts
-        timings["mix"] = time.perf_counter() - t3
+        with connect(scheduler) as client:
+            # --- clips; the report's back-transcription hears each chunk of them as they come
+            t2 = time.perf_counter()
+            fits, resynth, early, known = _clips(ws, lines, speakable, texts, refused, voices, backend, duration,
+                                                 o, shorten, hook, translation, asr_backend, client)
+            timings["synthesize"] = time.perf_counter() - t2
+            # the rest of the back-transcription, on its thread while the mix and mux run
+            back = _finish_back_transcription(early, ws, fits, o, asr_backend, known)
+
+            # --- speech track, background, master (movietranslate.soundtrack)
+            t3 = time.perf_counter()
+            track = render_soundtrack(ws, input_path, digest, duration, fits, o.mix, o.mux, hook=hook,
+                                      client=client)
+            dub_wav, speech_wav, mix_facts = track.dub_wav, track.speech_wav, track.facts
+            timings["mix"] = time.perf_counter() - t3
 
         # --- subtitles and video
         t4 = time.perf_counter()
@@ -291,7 +299,7 @@ def write_report(ws, result: DubResult, transcript, texts: Mapping[str, str], tr
 
 
 def _clips(ws, lines, speakable, texts, refused, voices, backend, duration, o: DubOptions, shorten, hook,
-           translation, asr_backend):
+           translation, asr_backend, client=None):
     """The clips (:func:`~movietranslate.synthesis.synthesize`) with the report's
     back-transcription started beside them: ``(fits, clips made, early runner or None,
     glossary terms)``. A failure or a pause stops the runner too."""
@@ -301,7 +309,8 @@ def _clips(ws, lines, speakable, texts, refused, voices, backend, duration, o: D
     t = time.perf_counter()
     try:
         fits, resynth = synthesize(ws, lines, speakable, texts, refused, voices, backend, duration, o,
-                                   shorten=shorten, hook=hook, on_fit=early.add if early else None)
+                                   shorten=shorten, hook=hook, on_fit=early.add if early else None,
+                                   client=client)
     except BaseException:
         if early is not None:
             early.cancel()

@@ -182,6 +182,11 @@ class Master:
     def _save(self, kind: str, key: str, arrays: dict) -> None:
         self.stores[kind].put(key, arrays, "npz")
 
+    def uncached(self, keys: list[str]) -> list[int]:
+        """The chunks (indices of :meth:`bounds`, by their keys) :meth:`render` will compute:
+        those whose loudness is not in the cache."""
+        return [k for k, key in enumerate(keys) if not self.stores["energy"].path(_h("e", self.sr, key), "npz").is_file()]
+
     def _energy(self, k: int, bounds: tuple[int, int], key: str, window) -> np.ndarray:
         """Hop energies of chunk ``k`` before gain (cached by the chunk's key)."""
         a, b = bounds

@@ -251,18 +251,28 @@ def duck_segment(x: np.ndarray, sr: int, a: int, b: int, regs: Sequence[tuple[fl
         seg = cache.get(key)
         if seg is not None and seg.shape == (x.shape[0], b - a):
             return seg
-    # filter run-in either side of a stretch (IIR forward-backward); context for a separator
-    margin = int((0.5 if options.separator == "duck" else 2.0) * sr)
-    lo, hi = max(0, a - margin), min(n, b + margin)
-    rel = [(s - lo / sr, e - lo / sr) for s, e in regs]
-    w = np.asarray(x[:, lo:hi], np.float32)
-    if options.separator == "duck":
-        seg = _duck(w, sr, rel, options)[:, a - lo:b - lo]
-    else:
-        seg = _separated(w, sr, rel, options)[:, a - lo:b - lo]
+    lo, hi = duck_context(n, sr, a, b, options)
+    seg = ducked(np.asarray(x[:, lo:hi], np.float32), sr, lo, a, b, regs, options)
     if cache is not None:
         cache.put(key, seg)
     return seg
+
+
+def duck_context(n: int, sr: int, a: int, b: int, options: MixOptions) -> tuple[int, int]:
+    """The samples ``[lo, hi)`` the stretch ``[a, b)`` is filtered with: 0.5 s of run-in
+    either side (IIR forward-backward), 2 s of context for a separator."""
+    margin = int((0.5 if options.separator == "duck" else 2.0) * sr)
+    return max(0, a - margin), min(n, b + margin)
+
+
+def ducked(w: np.ndarray, sr: int, lo: int, a: int, b: int, regs: Sequence[tuple[float, float]],
+           options: MixOptions) -> np.ndarray:
+    """The stretch ``[a, b)`` ducked (or separated) from ``w``, the original's samples
+    ``[lo, hi)`` of :func:`duck_context` (``regs`` in seconds of the whole film)."""
+    rel = [(s - lo / sr, e - lo / sr) for s, e in regs]
+    if options.separator == "duck":
+        return _duck(w, sr, rel, options)[:, a - lo:b - lo]
+    return _separated(w, sr, rel, options)[:, a - lo:b - lo]
 
 
 def _separated(x: np.ndarray, sr: int, regions, o: MixOptions) -> np.ndarray:

@@ -35,10 +35,12 @@ class Soundtrack:
 
 
 def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, mix, mux, *,
-                      hook=None) -> Soundtrack:
+                      hook=None, client=None) -> Soundtrack:
     """Mix the clips of ``fits`` (the dub's lines; those with status ``ok`` play) over the
     original soundtrack of ``input_path`` (``digest``: its content hash; ``duration`` in
-    seconds) with the mix options ``mix`` and the mux options ``mux`` (codec, bitrate)."""
+    seconds) with the mix options ``mix`` and the mux options ``mux`` (codec, bitrate).
+    ``client``: a ``dask.distributed.Client`` whose workers duck (or separate) the stretches
+    the mix needs (:func:`_duck_on_cluster`); the mix is the same as without."""
     from . import media
     from .master import Master
     from .mix import SegmentCache, duck_groups, duck_segment, duck_segment_key, separator_identity
@@ -89,6 +91,10 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
                 [p for p in placed if p[0] < hi and p[1] > lo],
                 [(ga, gb, [(round(x, 4), round(y, 4)) for x, y in regs])
                  for ga, gb, regs in groups if ga < hi and gb > lo]))
+        if client is not None:
+            ranges = [Master.context(*Master.bounds(n)[k], n) for k in master.uncached(keys)]
+            _duck_on_cluster(client, original, [g for g in groups if any(g[0] < hi and g[1] > lo
+                                                                         for lo, hi in ranges)], segs, mix)
 
         def pre_of(lo: int, hi: int) -> np.ndarray:
             w = np.array(original[:, lo:hi], np.float32)
@@ -109,6 +115,47 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
                                MIX_RATE, channels=1)
         atomic_write_json(master_dir / "mix.json", {"mix_key": mix_key, "facts": mix_facts})
     return Soundtrack(dub_wav, speech_wav, m4a, mix_facts, mix_key)
+
+
+def _duck_on_cluster(client, original, groups, segs, mix) -> None:
+    """Duck (or separate) on the workers of a Dask ``client`` the stretches ``groups``
+    (:func:`~movietranslate.mix.duck_groups`) not in the cache ``segs``, and store them
+    there, where the master's chunks then find them. Each worker gets its stretch's samples
+    (no shared disk needed); a few stretches are in flight at a time, so memory stays
+    bounded on a long film."""
+    from dask.distributed import as_completed
+
+    from .mix import duck_context, duck_segment_key, ducked
+
+    channels, n = original.shape
+    todo = [(ga, gb, regs, duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, mix))
+            for ga, gb, regs in groups]
+    todo = [t for t in todo if not segs.path(t[3]).is_file()]
+    if not todo:
+        return
+    count = len(todo)
+    at_once = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+    futures: dict = {}
+    running = as_completed()
+
+    def send() -> None:
+        ga, gb, regs, key = todo.pop(0)
+        lo, hi = duck_context(n, MIX_RATE, ga, gb, mix)
+        fut = client.submit(ducked, np.asarray(original[:, lo:hi], np.float32), MIX_RATE, lo, ga, gb, regs, mix,
+                            pure=False, key=f"duck-stretch-{key}")
+        futures[fut] = key
+        running.add(fut)
+
+    try:
+        for _ in range(min(at_once, len(todo))):
+            send()
+        for fut in running:
+            segs.put(futures.pop(fut), fut.result())
+            if todo:
+                send()
+    finally:
+        client.cancel(list(futures))
+    logger.info("background: %d stretch(es) ducked on the cluster", count)
 
 
 def _load_original(ws, input_path: Path, digest: str, n: int):

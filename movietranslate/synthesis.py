@@ -121,36 +121,62 @@ def _plan(ln, texts, refused, voices, backend, starts, duration, fit_options) ->
     return _Plan(text, voice, vb, later, nxt, available, slot, key)
 
 
-def _make_clip(ln, pl: _Plan, store: Path, fit_options, predicted: float | None,
-               shorten: ShortenFn | None) -> dict:
-    """Synthesize and fit one line's clip into the store; returns its facts. ``predicted``:
-    its natural duration as the voice's pace so far says (None: measure it)."""
-    from . import media
+def _fit(line_id: str, text: str, voice: Voice, backend, slot: float, available: float, fit_options,
+         predicted: float | None, shorten: ShortenFn | None):
+    """One line synthesized and fitted: ``(audio, facts)``. ``predicted``: its natural
+    duration as the voice's pace so far says (None: measure it)."""
     from .voices import render
-    from .workspace import atomic_write_json
 
-    def synth(t, rate, _v=pl.voice, _b=pl.backend):
+    def synth(t, rate, _v=voice, _b=backend):
         return render(t, _v, speed=rate, backend=_b)[0]
 
-    def short(t, secs, _id=ln.id):
+    def short(t, secs, _id=line_id):
         try:
             return shorten(_id, t, secs)
         except Exception as exc:  # noqa: BLE001 - a failed shortening keeps the text
             logger.warning("shortening %s failed: %s", _id, exc)
             return None
     try:
-        audio, facts = fit_line(synth, pl.text, pl.backend.sample_rate, slot=pl.slot, available=pl.available,
+        audio, facts = fit_line(synth, text, backend.sample_rate, slot=slot, available=available,
                                 options=fit_options, shorten=short if shorten is not None else None,
                                 predicted=predicted)
     except (BadInputError, StageError):
         raise
     except Exception as exc:
         raise StageError(f"synthesis failed: {exc.__class__.__name__}: {exc}", stage="dub",
-                         line_id=ln.id) from exc
-    media.write_wav(store / f"{pl.key[:24]}.wav", audio, pl.backend.sample_rate)
-    facts["sample_rate"] = pl.backend.sample_rate
+                         line_id=line_id) from exc
+    facts["sample_rate"] = backend.sample_rate
+    return audio, facts
+
+
+def _store_clip(store: Path, pl: _Plan, audio, facts: dict) -> dict:
+    from . import media
+    from .workspace import atomic_write_json
+
+    media.write_wav(store / f"{pl.key[:24]}.wav", audio, facts["sample_rate"])
     atomic_write_json(store / f"{pl.key[:24]}.json", facts)
     return facts
+
+
+def _make_clip(ln, pl: _Plan, store: Path, fit_options, predicted: float | None,
+               shorten: ShortenFn | None) -> dict:
+    """Synthesize and fit one line's clip into the store; returns its facts."""
+    audio, facts = _fit(ln.id, pl.text, pl.voice, pl.backend, pl.slot, pl.available, fit_options,
+                        predicted, shorten)
+    return _store_clip(store, pl, audio, facts)
+
+
+def _clip_on_worker(line_id: str, text: str, voice: Voice, backend: str, identity: str, slot: float,
+                    available: float, fit_options, predicted: float | None, shorten: ShortenFn | None):
+    """:func:`_fit` on a Dask worker, with the worker's own instance of the backend
+    (loaded once per worker): ``(audio, facts)``, stored by the caller."""
+    from .voices import get_tts
+
+    b = get_tts(backend)
+    if b.identity != identity:
+        raise StageError(f"The worker's {backend} TTS is {b.identity!r}, not {identity!r}: install the "
+                         "same models on every worker.", stage="dub", line_id=line_id)
+    return _fit(line_id, text, voice, b, slot, available, fit_options, predicted, shorten)
 
 
 def _unspoken(ln, texts, refused) -> LineFit:
@@ -171,7 +197,8 @@ def _spoken(ln, pl: _Plan, facts: Mapping, clip: Path, duration: float) -> LineF
 
 def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[str, str], voices, backend,
                duration: float, o, *, shorten: ShortenFn | None = None,
-               hook=None, on_fit: Callable[[LineFit], None] | None = None) -> tuple[list[LineFit], int]:
+               hook=None, on_fit: Callable[[LineFit], None] | None = None, client=None
+               ) -> tuple[list[LineFit], int]:
     """Each line's clip, fitted to its time (:func:`~movietranslate.fit.fit_line`), in
     ``DIR/stages/clips`` under a key of its text, voice, slot and options (made only when
     missing) and copied to ``DIR/clips/<line>.wav``: ``(fits, clips synthesized)``.
@@ -181,7 +208,9 @@ def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[
 
     Lines go in groups of :func:`tts_workers` (one by default), synthesized at once; each
     voice's pace is learned from the groups before, whether their clips were made now or
-    found in the store, so a clip is the same whatever an earlier, interrupted run made."""
+    found in the store, so a clip is the same whatever an earlier, interrupted run made.
+    With ``client`` (a ``dask.distributed.Client``) the lines are synthesized on its
+    workers (:func:`_synthesize_on_cluster`), with the same clips as one line at a time here."""
     from concurrent.futures import ThreadPoolExecutor
 
     clips_dir, store = ws.clips_dir, ws.clip_store
@@ -190,10 +219,25 @@ def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[
     starts = [ln.start for ln in speakable]
     plans = [_plan(ln, texts, refused, voices, backend, starts, duration, o.fit) for ln in lines]
     spoken = [i for i, pl in enumerate(plans) if pl is not None]
-    workers = tts_workers({pl.backend.name: pl.backend for pl in plans if pl is not None}.values())
-    pace, made, done = _Pace(), 0, 0
     fits: dict[int, LineFit] = {i: _unspoken(ln, texts, refused) for i, (ln, pl) in enumerate(zip(lines, plans))
                                 if pl is None}
+    done = 0
+
+    def place(i: int, facts: Mapping) -> None:
+        nonlocal done
+        clip = clips_dir / f"{lines[i].id}.wav"
+        shutil.copyfile(store / f"{plans[i].key[:24]}.wav", clip)
+        fits[i] = _spoken(lines[i], plans[i], facts, clip, duration)
+        if on_fit is not None:
+            on_fit(fits[i])
+        done += 1
+        call_hook(hook, "synthesize", done, len(spoken))
+
+    if client is not None:
+        made = _synthesize_on_cluster(client, lines, plans, spoken, store, o.fit, shorten, place)
+        return [fits[i] for i in range(len(lines))], made
+    workers = tts_workers({pl.backend.name: pl.backend for pl in plans if pl is not None}.values())
+    pace, made = _Pace(), 0
     with ThreadPoolExecutor(workers, thread_name_prefix="movietranslate-tts") as pool:
         for g in range(0, len(spoken), workers):
             group = spoken[g:g + workers]
@@ -204,15 +248,77 @@ def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[
             for i in group:
                 facts = found[i] if found[i] is not None else jobs[i].result()
                 pace.learn(plans[i].voice.key, facts)
-                clip = clips_dir / f"{lines[i].id}.wav"
-                shutil.copyfile(store / f"{plans[i].key[:24]}.wav", clip)
-                fits[i] = _spoken(lines[i], plans[i], facts, clip, duration)
-                if on_fit is not None:
-                    on_fit(fits[i])
+                place(i, facts)
                 made += found[i] is None
-                done += 1
-                call_hook(hook, "synthesize", done, len(spoken))
     return [fits[i] for i in range(len(lines))], made
+
+
+def _synthesize_on_cluster(client, lines, plans: list, spoken: list[int], store: Path, fit_options,
+                           shorten: ShortenFn | None, place: Callable[[int, Mapping], None]) -> int:
+    """The clips of ``spoken`` made on the workers of a Dask ``client``; ``place(i, facts)``
+    for each line in the order of ``lines``: the clips made.
+
+    A clip depends on its voice's pace learned from that voice's earlier lines
+    (:class:`_Pace`), never on another voice's: so each voice's lines go one after the
+    other, in their order, and the voices go side by side, one line of each in flight. The
+    pace each line is given is then the one a run in one process, one line at a time, gives
+    it, and so are the clips, byte for byte. The clips come back to this process, which
+    stores them (no shared disk needed). A pause (``place`` raising) cancels what is queued;
+    the clips stored so far stay."""
+    from dask.distributed import as_completed
+
+    queues: dict[str, list[int]] = {}
+    for i in spoken:
+        queues.setdefault(plans[i].voice.key, []).append(i)
+    pos = dict.fromkeys(queues, 0)
+    pace, facts, made = _Pace(), {}, 0
+    futures: dict[Any, int] = {}
+    running = as_completed()
+
+    def advance(v: str) -> None:
+        """Learn the voice's lines already in the store; send its next missing one."""
+        q = queues[v]
+        while pos[v] < len(q):
+            i = q[pos[v]]
+            found = _stored_facts(store, plans[i])
+            if found is None:
+                pl = plans[i]
+                fut = client.submit(_clip_on_worker, lines[i].id, pl.text, pl.voice, pl.backend.name,
+                                    pl.backend.identity, pl.slot, pl.available, fit_options,
+                                    pace.predict(v, pl.text), shorten, pure=False,
+                                    key=f"synthesize-line-{pl.key[:16]}-{i}")
+                futures[fut] = i
+                running.add(fut)
+                return
+            learn(i, found)
+
+    def learn(i: int, f: dict) -> None:
+        facts[i] = f
+        pace.learn(plans[i].voice.key, f)
+        pos[plans[i].voice.key] += 1
+
+    nxt = 0
+
+    def place_ready() -> None:
+        nonlocal nxt
+        while nxt < len(spoken) and spoken[nxt] in facts:
+            place(spoken[nxt], facts[spoken[nxt]])
+            nxt += 1
+
+    try:
+        for v in queues:
+            advance(v)
+        place_ready()
+        for fut in running:
+            i = futures.pop(fut)
+            audio, f = fut.result()
+            learn(i, _store_clip(store, plans[i], audio, f))
+            made += 1
+            advance(plans[i].voice.key)
+            place_ready()
+    finally:
+        client.cancel(list(futures))
+    return made
 
 
 def tts_workers(backends) -> int:

@@ -857,3 +857,42 @@ def test_early_back_transcription_cancelled_stops_after_the_chunk_in_hand_and_ke
     again = _Echo()
     back_transcribe_chunks(ws, fits, _clip, "en", again)
     assert again.calls == len(speech_chunks(fits)) - 1  # the chunk heard before the pause was kept
+
+
+# ---------------------------------------------------------------- one dub across a Dask cluster
+
+def test_dub_on_two_workers_equals_the_dub_in_one_process(dialogue_video, stm_transcript, stm_cast, zh_texts,
+                                                         tmp_path):
+    """The lines synthesized and the soundtrack's stretches ducked on a LocalCluster of 2
+    worker processes: every clip, the mix, the dubbed speech, the subtitles and the video are
+    the bytes of the dub made here, and both workers did part of the work. Each voice's later
+    lines are paced from its earlier ones, so a clip made out of order would differ."""
+    from dask.distributed import Client, LocalCluster, get_task_stream
+
+    from movietranslate.dub import DubOptions, dub
+    from movietranslate.workspace import Workspace
+
+    o = DubOptions(target="zh", report=False)
+    here = Workspace(tmp_path / "here")
+    local = dub(dialogue_video, here, stm_transcript, zh_texts, options=o, cast=stm_cast)
+    assert sum(f.natural_estimated for f in local.lines) >= 1   # some clip was paced from earlier ones
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+            Client(lc) as client:
+        there = Workspace(tmp_path / "there")
+        with get_task_stream(client) as stream:
+            remote = dub(dialogue_video, there, stm_transcript, zh_texts, options=o, cast=stm_cast,
+                         scheduler=client)
+    ran: dict[str, set] = {}
+    for task in stream.data:
+        kind = str(task["key"]).split("-")[0] + "-" + str(task["key"]).split("-")[1]
+        ran.setdefault(kind, set()).add(task["worker"])
+    spoken = [f for f in local.lines if f.status == "ok"]
+    assert remote.resynthesized == local.resynthesized == len(spoken)
+    assert len(ran["synthesize-line"]) == 2 and len(ran["duck-stretch"]) >= 1
+    assert [f.to_dict() | {"clip": ""} for f in remote.lines] == [f.to_dict() | {"clip": ""} for f in local.lines]
+    for f in spoken:
+        name = f"{f.line_id}.wav"
+        assert (there.clips_dir / name).read_bytes() == (here.clips_dir / name).read_bytes(), name
+    for name in ("dub.wav", "dub_speech.wav", "target.srt"):
+        assert (there.root / name).read_bytes() == (here.root / name).read_bytes(), name
+    assert remote.video.read_bytes() == local.video.read_bytes()
