@@ -141,8 +141,8 @@ def _duck_on_cluster(client, original, groups, segs, mix) -> None:
     def send() -> None:
         ga, gb, regs, key = todo.pop(0)
         lo, hi = duck_context(n, MIX_RATE, ga, gb, mix)
-        fut = client.submit(ducked, np.asarray(original[:, lo:hi], np.float32), MIX_RATE, lo, ga, gb, regs, mix,
-                            pure=False, key=f"duck-stretch-{key}")
+        samples = client.scatter(np.asarray(original[:, lo:hi], np.float32))  # data, not part of the graph
+        fut = client.submit(ducked, samples, MIX_RATE, lo, ga, gb, regs, mix, pure=False, key=f"duck-stretch-{key}")
         futures[fut] = key
         running.add(fut)
 
