@@ -24,7 +24,9 @@ its report and the muxed video), and that process reports:
   the sampling shows there). Not ``ru_maxrss``: a process started by fork and exec
   inherits in it the parent's high-water mark, and this parent builds the film (measured:
   a child reporting 1553 MB of ``ru_maxrss`` against 13.5 MB of its own; the 60-minute run
-  "peaked at 2438 MB" that way while its own mark was 1583 MB).
+  "peaked at 2438 MB" that way while its own mark was 1583 MB);
+* the largest sampled sum of its resident memory and that of the processes it started
+  (``--to zh``: the local LLM's server, a process of its own).
 
 At the end: the growth of peak memory from the shortest to the longest film. Prints a
 table; asserts nothing (the issue's targets: RTF <= 0.5, peak <= 2 GB, growth <= 0.3 GB).
@@ -49,7 +51,19 @@ CHILD = textwrap.dedent("""
     import json, sys, threading, time
     t_start = float(sys.argv[3])
     args = json.loads(sys.argv[1])
-    marks, rss = [], []
+    marks, rss, tree = [], [], [0.0]
+
+    def children_mb():  # resident memory of the processes this one started (the local LLM's server)
+        import glob, os
+        total = 0.0
+        for f in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+            for pid in open(f).read().split():
+                try:
+                    with open(f"/proc/{pid}/status") as fh:
+                        total += next(int(x.split()[1]) / 1024 for x in fh if x.startswith("VmRSS:"))
+                except (OSError, StopIteration):
+                    pass
+        return total
 
     def sample():
         while True:
@@ -59,6 +73,7 @@ CHILD = textwrap.dedent("""
                         hwm = int(line.split()[1]) / 1024
                     if line.startswith("VmRSS:"):
                         rss.append((time.time() - t_start, int(line.split()[1]) / 1024, hwm))
+            tree[0] = max(tree[0], rss[-1][1] + children_mb())
             time.sleep(0.5)
     threading.Thread(target=sample, daemon=True).start()
 
@@ -73,7 +88,8 @@ CHILD = textwrap.dedent("""
     with open("/proc/self/status") as fh:  # not ru_maxrss: it holds the forking parent's mark too
         peak = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
     when = next((x for x in rss if x[2] >= max(h for _, _, h in rss)), (None, None)) if rss else (None, None)
-    json.dump({"marks": marks, "end": end, "peak_rss_mb": peak, "peak_at_s": when[0],
+    json.dump({"marks": marks, "end": end, "peak_rss_mb": peak, "peak_with_children_mb": tree[0],
+               "peak_at_s": when[0],
                "peak_step": next((s for s, t in reversed(marks) if when[0] is not None and t <= when[0]), None),
                "timings": dict(r.timings), "summary": r.summary(), "lines": len(r.transcript), "rss": rss},
               open(sys.argv[2], "w"))
@@ -140,13 +156,15 @@ def main() -> None:
         r = dub_once(path, work, a.to)
         steps = per_step(r["marks"], r["end"])
         row = {"minutes": minutes, "duration": film.duration, "rtf": r["end"] / film.duration,
-               "peak_rss_mb": r["peak_rss_mb"], "peak_step": r["peak_step"], "lines": r["lines"],
+               "peak_rss_mb": r["peak_rss_mb"], "peak_with_children_mb": r["peak_with_children_mb"],
+               "peak_step": r["peak_step"], "lines": r["lines"],
                "steps_rtf": {k: v / film.duration for k, v in steps.items()},
                "stages_rtf": {k: v / film.duration for k, v in r["timings"].items()}, "summary": r["summary"],
                "peak_mb_by_step": peak_by_step(r["marks"], r["rss"])}
         rows.append(row)
         print(f"{minutes:4.0f} min ({film.duration:.0f} s): RTF {row['rtf']:.3f}, peak RSS "
-              f"{row['peak_rss_mb']:.0f} MB (during {row['peak_step']}), {row['lines']} lines", flush=True)
+              f"{row['peak_rss_mb']:.0f} MB (during {row['peak_step']}; with the processes it started, at most "
+              f"{row['peak_with_children_mb']:.0f} MB sampled), {row['lines']} lines", flush=True)
         print("      stages: " + ", ".join(f"{k} {v:.3f}" for k, v in row["stages_rtf"].items()))
         print("      steps:  " + ", ".join(f"{k} {v:.3f}" for k, v in row["steps_rtf"].items()), flush=True)
         print("      peak MB by step: " + ", ".join(f"{k} {v}" for k, v in row["peak_mb_by_step"].items()), flush=True)

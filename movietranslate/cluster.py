@@ -1,7 +1,8 @@
 """One film's work across a Dask cluster: ``--scheduler tcp://HOST:PORT`` or ``local[:N]``.
 
     with cluster.connect("local:2") as client:      # a LocalCluster of 2 worker processes
-        run_transcription(film, ws, client=client)   # recognition pieces on the workers
+        run_transcription(film, ws, scheduler=client)   # recognition pieces on the workers
+        dub(film, ws, transcript, texts, scheduler=client)   # lines and ducked stretches too
 
 ``scheduler`` is an address of a running scheduler (``tcp://``, ``tls://``), ``local`` or
 ``local:N`` for a :class:`dask.distributed.LocalCluster` of N worker processes (2 by
