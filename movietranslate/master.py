@@ -185,7 +185,8 @@ class Master:
     def uncached(self, keys: list[str]) -> list[int]:
         """The chunks (indices of :meth:`bounds`, by their keys) :meth:`render` will compute:
         those whose loudness is not in the cache."""
-        return [k for k, key in enumerate(keys) if not self.stores["energy"].path(_h("e", self.sr, key), "npz").is_file()]
+        energy = self.stores["energy"]
+        return [k for k, key in enumerate(keys) if not energy.path(_h("e", self.sr, key), "npz").is_file()]
 
     def _energy(self, k: int, bounds: tuple[int, int], key: str, window) -> np.ndarray:
         """Hop energies of chunk ``k`` before gain (cached by the chunk's key)."""

@@ -92,9 +92,10 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
                 [(ga, gb, [(round(x, 4), round(y, 4)) for x, y in regs])
                  for ga, gb, regs in groups if ga < hi and gb > lo]))
         if client is not None:
-            ranges = [Master.context(*Master.bounds(n)[k], n) for k in master.uncached(keys)]
-            _duck_on_cluster(client, original, [g for g in groups if any(g[0] < hi and g[1] > lo
-                                                                         for lo, hi in ranges)], segs, mix)
+            chunks = Master.bounds(n)
+            ranges = [Master.context(*chunks[k], n) for k in master.uncached(keys)]  # what the master computes
+            needed = [g for g in groups if any(g[0] < hi and g[1] > lo for lo, hi in ranges)]
+            _duck_on_cluster(client, original, needed, segs, mix)
 
         def pre_of(lo: int, hi: int) -> np.ndarray:
             w = np.array(original[:, lo:hi], np.float32)
