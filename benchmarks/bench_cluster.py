@@ -121,7 +121,8 @@ def _dubs(film, ws, tmp: Path, workers: int) -> dict:
     rows["speed_up"] = rows["dub-one-process"]["total"] / rows["dub-cluster"]["total"]
     rows["synthesize_speed_up"] = rows["dub-one-process"]["synthesize"] / rows["dub-cluster"]["synthesize"]
     print(f"dub: one process {rows['dub-one-process']['total']:.1f} s, {workers} workers "
-          f"{rows['dub-cluster']['total']:.1f} s (+ {rows['cluster-start']:.1f} s to start the cluster): speed-up x{rows['speed_up']:.2f} "
+          f"{rows['dub-cluster']['total']:.1f} s (+ {rows['cluster-start']:.1f} s to start the cluster): "
+          f"speed-up x{rows['speed_up']:.2f} "
           f"(synthesis x{rows['synthesize_speed_up']:.2f}); clips and mix identical: {rows['identical']}")
     return rows
 

@@ -423,22 +423,13 @@ REPEAT_COS = 0.98
 def repeats(X: np.ndarray) -> np.ndarray:
     """A group index per unit: units joined (transitively) when their embeddings' cosine is
     at least :data:`REPEAT_COS`; groups numbered in order of their first unit."""
-    n = len(X)
-    Xn = X / (np.linalg.norm(X, axis=1, keepdims=True) + 1e-12)
-    parent = np.arange(n)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-    for i, j in zip(*np.nonzero(np.triu(Xn @ Xn.T >= REPEAT_COS, 1))):
-        a, b = root(int(i)), root(int(j))
-        parent[max(a, b)] = min(a, b)
-    roots = np.array([root(i) for i in range(n)])
-    _, first, group = np.unique(roots, return_index=True, return_inverse=True)
-    order = np.argsort(np.argsort(first))  # number the groups by their first unit
-    return order[group]
+    Xn = X / (np.linalg.norm(X, axis=1, keepdims=True) + 1e-12)
+    _, comp = connected_components(csr_matrix(Xn @ Xn.T >= REPEAT_COS), directed=False)
+    _, first, group = np.unique(comp, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[group]
 
 
 def cluster(X: np.ndarray, weights: np.ndarray, opts: DiarizeOptions,

@@ -81,8 +81,8 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
         # Chunk by chunk: a chunk whose original, ducked (or separated) stretches and clips
         # are as before is taken from the master's cache without being computed at all.
         groups = duck_groups(regions, n, MIX_RATE, mix)
-        for ga, gb, regs in groups:
-            segs.used.add(duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, mix))
+        seg_keys = [duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, mix) for ga, gb, regs in groups]
+        segs.used.update(seg_keys)
         keys = []
         for a, b in Master.bounds(n):
             lo, hi = Master.context(a, b, n)
@@ -94,7 +94,7 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
         if client is not None:
             chunks = Master.bounds(n)
             ranges = [Master.context(*chunks[k], n) for k in master.uncached(keys)]  # what the master computes
-            needed = [g for g in groups if any(g[0] < hi and g[1] > lo for lo, hi in ranges)]
+            needed = [(*g, k) for g, k in zip(groups, seg_keys) if any(g[0] < hi and g[1] > lo for lo, hi in ranges)]
             _duck_on_cluster(client, original, needed, segs, mix)
 
         def pre_of(lo: int, hi: int) -> np.ndarray:
@@ -120,18 +120,17 @@ def render_soundtrack(ws, input_path: Path, digest: str, duration: float, fits, 
 
 def _duck_on_cluster(client, original, groups, segs, mix) -> None:
     """Duck (or separate) on the workers of a Dask ``client`` the stretches ``groups``
-    (:func:`~movietranslate.mix.duck_groups`) not in the cache ``segs``, and store them
+    (:func:`~movietranslate.mix.duck_groups`, each with its cache key as a fourth item) not
+    in the cache ``segs``, and store them
     there, where the master's chunks then find them. Each worker gets its stretch's samples
     (no shared disk needed); a few stretches are in flight at a time, so memory stays
     bounded on a long film."""
     from dask.distributed import as_completed
 
-    from .mix import duck_context, duck_segment_key, ducked
+    from .mix import duck_context, ducked
 
-    channels, n = original.shape
-    todo = [(ga, gb, regs, duck_segment_key(segs, channels, n, MIX_RATE, ga, gb, regs, mix))
-            for ga, gb, regs in groups]
-    todo = [t for t in todo if not segs.path(t[3]).is_file()]
+    n = original.shape[1]
+    todo = [g for g in groups if not segs.path(g[3]).is_file()]
     if not todo:
         return
     count = len(todo)
