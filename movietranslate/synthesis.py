@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import heapq
 import json
 import logging
+import queue
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -158,14 +160,6 @@ def _store_clip(store: Path, pl: _Plan, audio, facts: dict) -> dict:
     return facts
 
 
-def _make_clip(ln, pl: _Plan, store: Path, fit_options, predicted: float | None,
-               shorten: ShortenFn | None) -> dict:
-    """Synthesize and fit one line's clip into the store; returns its facts."""
-    audio, facts = _fit(ln.id, pl.text, pl.voice, pl.backend, pl.slot, pl.available, fit_options,
-                        predicted, shorten)
-    return _store_clip(store, pl, audio, facts)
-
-
 def _clip_on_worker(line_id: str, text: str, voice: Voice, backend: str, identity: str, slot: float,
                     available: float, fit_options, predicted: float | None, shorten: ShortenFn | None):
     """:func:`_fit` on a Dask worker, with the worker's own instance of the backend
@@ -206,13 +200,12 @@ def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[
     ``on_fit``: called with each spoken line's fit as soon as its clip is in place, in the
     order of ``lines``.
 
-    Lines go in groups of :func:`tts_workers` (one by default), synthesized at once; each
-    voice's pace is learned from the groups before, whether their clips were made now or
-    found in the store, so a clip is the same whatever an earlier, interrupted run made.
-    With ``client`` (a ``dask.distributed.Client``) the lines are synthesized on its
-    workers (:func:`_synthesize_on_cluster`), with the same clips as one line at a time here."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    Each voice's lines are made one after the other, in their order, and the voices side
+    by side: :func:`tts_workers` lines at once here (two on 2 cores when the backend allows
+    it), or on the workers of ``client`` (a ``dask.distributed.Client``). A clip depends on
+    its voice's pace learned from that voice's earlier lines, whether their clips were made
+    now or found in the store, and on nothing else: so the clips are the same, byte for
+    byte, however many lines run at once, wherever, and whatever an interrupted run made."""
     clips_dir, store = ws.clips_dir, ws.clip_store
     store.mkdir(parents=True, exist_ok=True)
     clips_dir.mkdir(parents=True, exist_ok=True)
@@ -235,60 +228,99 @@ def synthesize(ws, lines, speakable, texts: Mapping[str, str], refused: Mapping[
 
     if client is not None:
         made = _synthesize_on_cluster(client, lines, plans, spoken, store, o.fit, shorten, place)
-        return [fits[i] for i in range(len(lines))], made
-    workers = tts_workers({pl.backend.name: pl.backend for pl in plans if pl is not None}.values())
-    pace, made = _Pace(), 0
-    with ThreadPoolExecutor(workers, thread_name_prefix="movietranslate-tts") as pool:
-        for g in range(0, len(spoken), workers):
-            group = spoken[g:g + workers]
-            found = {i: _stored_facts(store, plans[i]) for i in group}
-            jobs = {i: pool.submit(_make_clip, lines[i], plans[i], store, o.fit,
-                                   pace.predict(plans[i].voice.key, plans[i].text), shorten)
-                    for i in group if found[i] is None}
-            for i in group:
-                facts = found[i] if found[i] is not None else jobs[i].result()
-                pace.learn(plans[i].voice.key, facts)
-                place(i, facts)
-                made += found[i] is None
+    else:
+        made = _synthesize_here(lines, plans, spoken, store, o.fit, shorten, place)
     return [fits[i] for i in range(len(lines))], made
+
+
+class _Completed:
+    """The futures of a thread pool in the order they finish; more can be added while
+    iterating (as ``dask.distributed.as_completed`` allows)."""
+
+    def __init__(self):
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending = 0
+
+    def add(self, fut) -> None:
+        self._pending += 1
+        fut.add_done_callback(self._done.put)
+
+    def __iter__(self):
+        while self._pending:
+            self._pending -= 1
+            yield self._done.get()
+
+
+def _synthesize_here(lines, plans: list, spoken: list[int], store: Path, fit_options,
+                     shorten: ShortenFn | None, place: Callable[[int, Mapping], None]) -> int:
+    """The clips of ``spoken`` made in this process, :func:`tts_workers` lines at once,
+    each backend's :meth:`~movietranslate.voices.TTSBackend.for_lanes` running them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backends = {pl.backend.name: pl.backend for pl in plans if pl is not None}
+    lanes = tts_workers(backends.values())
+    by_name = {name: b.for_lanes(lanes) for name, b in backends.items()}
+    pool = ThreadPoolExecutor(lanes, thread_name_prefix="movietranslate-tts")
+
+    def submit(i: int, predicted: float | None):
+        pl = plans[i]
+        return pool.submit(_fit, lines[i].id, pl.text, pl.voice, by_name[pl.backend.name], pl.slot, pl.available,
+                           fit_options, predicted, shorten)
+
+    def cancel(futures) -> None:
+        for fut in futures:
+            fut.cancel()
+
+    try:
+        return _by_voice(plans, spoken, store, place, submit, _Completed(), lanes, cancel)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a line running when paused ends first
 
 
 def _synthesize_on_cluster(client, lines, plans: list, spoken: list[int], store: Path, fit_options,
                            shorten: ShortenFn | None, place: Callable[[int, Mapping], None]) -> int:
-    """The clips of ``spoken`` made on the workers of a Dask ``client``; ``place(i, facts)``
-    for each line in the order of ``lines``: the clips made.
-
-    A clip depends on its voice's pace learned from that voice's earlier lines
-    (:class:`_Pace`), never on another voice's: so each voice's lines go one after the
-    other, in their order, and the voices go side by side, one line of each in flight. The
-    pace each line is given is then the one a run in one process, one line at a time, gives
-    it, and so are the clips, byte for byte. The clips come back to this process, which
-    stores them (no shared disk needed). A pause (``place`` raising) cancels what is queued;
-    the clips stored so far stay."""
+    """The clips of ``spoken`` made on the workers of a Dask ``client`` (one line per
+    worker thread in flight), each worker with its own instance of the backend. The clips
+    come back to this process, which stores them (no shared disk needed)."""
     from dask.distributed import as_completed
 
+    def submit(i: int, predicted: float | None):
+        pl = plans[i]
+        return client.submit(_clip_on_worker, lines[i].id, pl.text, pl.voice, pl.backend.name, pl.backend.identity,
+                             pl.slot, pl.available, fit_options, predicted, shorten, pure=False,
+                             key=f"synthesize-line-{pl.key[:16]}-{i}")
+
+    slots = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values()) or 1
+    return _by_voice(plans, spoken, store, place, submit, as_completed(), slots, client.cancel)
+
+
+def _by_voice(plans: list, spoken: list[int], store: Path, place: Callable[[int, Mapping], None],
+              submit: Callable[[int, float | None], Any], running, slots: int, cancel) -> int:
+    """Make the missing clips of ``spoken``, at most ``slots`` at once; ``place(i, facts)``
+    for each line in the order of ``lines``: the clips made.
+
+    Each voice's lines go one after the other, in their order; the voices go side by side,
+    one line of each in flight, the earliest line of the film first. The pace each line is
+    given (:class:`_Pace`) is then the one a run of one line at a time gives it, and so are
+    the clips. ``submit(i, predicted)`` starts line ``i`` and returns its future (whose
+    result is ``(audio, facts)``); ``running`` yields the futures as they finish. A pause
+    (``place`` raising) cancels what is queued; the clips stored so far stay."""
     queues: dict[str, list[int]] = {}
     for i in spoken:
         queues.setdefault(plans[i].voice.key, []).append(i)
     pos = dict.fromkeys(queues, 0)
     pace, facts, made = _Pace(), {}, 0
     futures: dict[Any, int] = {}
-    running = as_completed()
+    ready: list[int] = []  # a heap: the next missing line of each voice not in flight
 
     def advance(v: str) -> None:
-        """Learn the voice's lines already in the store; send its next missing one."""
+        """Learn the voice's lines already in the store; queue its next missing one."""
         q = queues[v]
         while pos[v] < len(q):
             i = q[pos[v]]
             found = _stored_facts(store, plans[i])
             if found is None:
-                pl = plans[i]
-                fut = client.submit(_clip_on_worker, lines[i].id, pl.text, pl.voice, pl.backend.name,
-                                    pl.backend.identity, pl.slot, pl.available, fit_options,
-                                    pace.predict(v, pl.text), shorten, pure=False,
-                                    key=f"synthesize-line-{pl.key[:16]}-{i}")
-                futures[fut] = i
-                running.add(fut)
+                heapq.heappush(ready, i)
                 return
             learn(i, found)
 
@@ -296,6 +328,13 @@ def _synthesize_on_cluster(client, lines, plans: list, spoken: list[int], store:
         facts[i] = f
         pace.learn(plans[i].voice.key, f)
         pos[plans[i].voice.key] += 1
+
+    def fill() -> None:
+        while ready and len(futures) < slots:
+            i = heapq.heappop(ready)
+            fut = submit(i, pace.predict(plans[i].voice.key, plans[i].text))
+            futures[fut] = i
+            running.add(fut)
 
     nxt = 0
 
@@ -309,32 +348,33 @@ def _synthesize_on_cluster(client, lines, plans: list, spoken: list[int], store:
         for v in queues:
             advance(v)
         place_ready()
+        fill()
         for fut in running:
             i = futures.pop(fut)
             audio, f = fut.result()
             learn(i, _store_clip(store, plans[i], audio, f))
             made += 1
             advance(plans[i].voice.key)
+            fill()
             place_ready()
     finally:
-        client.cancel(list(futures))
+        cancel(list(futures))
     return made
 
 
 def tts_workers(backends) -> int:
-    """How many lines to synthesize at once: ``MOVIETRANSLATE_TTS_WORKERS`` (default 1, at
+    """How many lines to synthesize at once: ``MOVIETRANSLATE_TTS_WORKERS`` (default 2, at
     most the CPU count) when every backend in use declares ``concurrent``, else 1.
 
-    Two at once (Kokoro on one thread each) made pure synthesis 1.18x faster on 2 cores,
-    but the whole dub of a 15-minute film no faster (synthesis 0.279 x real time against
-    0.274; each group waits for its longer line, and fitting runs a time-stretch process per
-    line) with 300 MB more peak memory (two ONNX arenas): so one line at a time, on two
-    threads, is the default."""
+    Measured on 2 cores with Kokoro (two lines at a time on one thread each, against one
+    at a time on two threads): pure synthesis x1.36 (ONNX Runtime's two threads of one run
+    wait on each other at every step; two runs do not). Lines run side by side as soon as
+    one ends (no group waits for its longest line)."""
     import os
 
     if not all(getattr(b, "concurrent", False) for b in backends):
         return 1
-    want = int(os.environ.get("MOVIETRANSLATE_TTS_WORKERS", "1"))
+    want = int(os.environ.get("MOVIETRANSLATE_TTS_WORKERS", "2"))
     return max(1, min(want, os.cpu_count() or 1))
 
 

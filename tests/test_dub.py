@@ -909,3 +909,45 @@ def test_dub_on_two_workers_equals_the_dub_in_one_process(dialogue_video, stm_tr
     for name in ("dub.wav", "dub_speech.wav", "target.srt"):
         assert (there.root / name).read_bytes() == (here.root / name).read_bytes(), name
     assert remote.video.read_bytes() == local.video.read_bytes()
+
+
+def test_two_lines_at_once_equal_one_line_at_a_time(dialogue_video, stm_transcript, stm_cast, zh_texts, tmp_path,
+                                                    monkeypatch):
+    """The default dub runs two lines side by side (Kokoro on one thread each); it makes
+    the clips, the mix and the subtitles of a dub that makes one line at a time on two
+    threads, byte for byte, though each voice's later lines are paced from its earlier ones.
+    The two lanes did run at the same time."""
+    import threading
+    import time
+
+    from movietranslate import synthesis
+    from movietranslate.dub import DubOptions, dub
+    from movietranslate.workspace import Workspace
+
+    o = DubOptions(target="zh", report=False)
+    monkeypatch.setenv("MOVIETRANSLATE_TTS_WORKERS", "1")
+    one = dub(dialogue_video, Workspace(tmp_path / "one"), stm_transcript, zh_texts, options=o, cast=stm_cast)
+    assert sum(f.natural_estimated for f in one.lines) >= 1   # some clip was paced from earlier ones
+
+    runs, fit = [], synthesis._fit
+
+    def timed(line_id, text, voice, backend, *args):
+        t0 = time.monotonic()
+        out = fit(line_id, text, voice, backend, *args)
+        runs.append((t0, time.monotonic(), threading.current_thread().name, backend.threads))
+        return out
+    monkeypatch.setattr(synthesis, "_fit", timed)
+    monkeypatch.setenv("MOVIETRANSLATE_TTS_WORKERS", "2")
+    two = dub(dialogue_video, Workspace(tmp_path / "two"), stm_transcript, zh_texts, options=o, cast=stm_cast)
+
+    spoken = [f for f in one.lines if f.status == "ok"]
+    assert len(runs) == len(spoken) and two.resynthesized == len(spoken)
+    assert {r[3] for r in runs} == {1}                          # one thread per run
+    assert len({r[2] for r in runs}) == 2                       # both lanes made clips
+    assert any(a[0] < b[1] and b[0] < a[1] for a in runs for b in runs if a is not b)   # side by side
+    assert [f.to_dict() | {"clip": ""} for f in two.lines] == [f.to_dict() | {"clip": ""} for f in one.lines]
+    for f in spoken:
+        name = f"{f.line_id}.wav"
+        assert (tmp_path / "two" / "clips" / name).read_bytes() == (tmp_path / "one" / "clips" / name).read_bytes()
+    for name in ("dub.wav", "dub_speech.wav", "target.srt"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

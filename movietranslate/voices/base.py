@@ -43,7 +43,7 @@ class TTSBackend:
     languages: frozenset[str] = frozenset()
     clones = False        # True: voices are cloned from reference clips (no stock voices)
     preference = 50       # lower first when choosing the default backend of a language
-    concurrent = False    # True: synthesize() may run in two threads at once (the dub then does)
+    concurrent = False    # True: synthesize() may run in several threads at once (the dub then does)
     extra: str | None = None
 
     @property
@@ -68,6 +68,12 @@ class TTSBackend:
 
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> np.ndarray:
         raise NotImplementedError
+
+    def for_lanes(self, lanes: int) -> TTSBackend:
+        """The backend to call from ``lanes`` threads at once (a ``concurrent`` backend):
+        the same voices and the same audio, byte for byte, with its own compute split
+        between the lanes. This one, unless a backend knows better."""
+        return self
 
 
 # ---------------------------------------------------------------- registry
