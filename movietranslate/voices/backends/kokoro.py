@@ -56,8 +56,9 @@ class KokoroBackend(TTSBackend):
         ``lanes`` lines at once; the audio is the same whatever the threads (ONNX Runtime's
         kernels split the work, not the sums; checked on 1, 2 and 3 threads). Measured on 2
         cores, 16 runs of 8 to 60 phonemes: two at a time on one thread each took 12.4 s, one
-        at a time on two threads 16.8 s (x1.36). Its own ONNX session, made once. (With ONNX Runtime's memory arena off, two
-        lines at once reached 1746 MB against 806 MB with it: glibc kept the freed buffers.)"""
+        at a time on two threads 16.8 s (x1.36). Its own ONNX session, made once. (With ONNX
+        Runtime's memory arena off, two lines at once reached 1746 MB against 806 MB with it:
+        glibc kept the freed buffers.)"""
         threads = max(1, (os.cpu_count() or 1) // max(1, lanes))
         if lanes <= 1 or threads == self.threads:
             return self
