@@ -28,15 +28,29 @@ logger = logging.getLogger("movietranslate")
 #: language, garbled or silent does not).
 CHECK_ERROR_RATE = 0.5
 
+#: The back-transcription stops decoding a recording once less than this many seconds of
+#: sound follow the last word recognised (see :func:`back_transcribe`).
+TAIL_SECONDS = 1.0
+
 
 def back_transcribe(speech16k: np.ndarray, language: str, backend=None, *,
-                    hotwords: str | Sequence[str] | None = None, vad: bool = True):
+                    hotwords: str | Sequence[str] | None = None, vad: bool = True,
+                    tail_seconds: float | None = TAIL_SECONDS):
     """Recognise the dubbed speech (16 kHz mono) with the bundled Whisper: ``(text, words)``.
 
     No prompt from the expected text (that would make the measurement meaningless); only
     ``hotwords``, the glossary's / cast's terms a user knows beforehand, bias the decoder
     toward their spelling. Chinese comes back in Simplified characters, decoded after a
-    Simplified prompt that lists the known terms (:func:`zh_prompt`)."""
+    Simplified prompt that lists the known terms (:func:`zh_prompt`).
+
+    ``tail_seconds``: with word times, faster-whisper moves on to the audio after the last
+    word and decodes it as a window of its own (a second encoder pass and beam search),
+    although a chunk of dubbed lines fits one window. Decoding stops once less than this
+    much sound follows the last word (None: decode to the end). Measured on 40 chunks (272
+    lines) of the 60-minute English test dub: 37 % less CPU, every line's WER the same (the
+    tails gave "Thank you." and "you", which the silence rule below drops); on 30 chunks (175
+    lines) of the 10-minute Mandarin dub: 35 % less CPU, mean line CER 21.7 against 22.0 %,
+    20 lines over the check bar against 19 (one chunk's lines came out differently)."""
     from .asr import TranscribeOptions, get_backend, to_simplified
     from .data import Word
 
@@ -65,13 +79,30 @@ def back_transcribe(speech16k: np.ndarray, language: str, backend=None, *,
         # faster-whisper re-decodes after the last word (a few hundred ms) came back as
         # 此时时时时... or 作试 with avg_logprob -1.7 to -1.9 and no_speech_prob 0.55-0.59,
         # against -0.2 and 0.01 for the speech.
+        kept = []
+        for seg in segments:  # a generator: each next segment is decoded when asked for
+            kept.append(seg)
+            last = seg.words[-1].end if seg.words else seg.end
+            if tail_seconds is not None and _sound_after(audio, last) < tail_seconds:
+                break
         words = tuple(Word(float(w.start), float(w.end), w.word, float(w.probability))
-                      for seg in segments if not (seg.avg_logprob < -1.0 and seg.no_speech_prob > 0.3)
+                      for seg in kept if not (seg.avg_logprob < -1.0 and seg.no_speech_prob > 0.3)
                       for w in (seg.words or ()))
     if zh:
         words = tuple(dataclasses.replace(w, text=to_simplified(w.text)) for w in words)
     text = "".join(w.text for w in words).strip()
     return text, words
+
+
+def _sound_after(audio: np.ndarray, t: float, floor: float = 1e-3) -> float:
+    """Seconds of sound (10 ms frames with an RMS over ``floor``, -60 dBFS) in ``audio``
+    (16 kHz) after ``t`` seconds."""
+    rest = audio[int(max(0.0, t) * 16000):]
+    frames = len(rest) // 160
+    if frames == 0:
+        return 0.0
+    rms = np.sqrt((rest[:frames * 160].reshape(frames, 160).astype(np.float64) ** 2).mean(axis=1))
+    return float((rms > floor).sum()) * 0.01
 
 
 def zh_prompt(terms: Sequence[str] = ()) -> str:
@@ -185,8 +216,8 @@ class _ChunkRecogniser:
         from .workspace import stable_hash
 
         t0 = max(0.0, chunk[0].start - 0.3)
-        return stable_hash("back-asr", 6, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
-                           self.language, self.ident, self.hot)[:24]
+        return stable_hash("back-asr", 7, [(f.key, round(f.start - t0, 3), round(f.duration, 3)) for f in chunk],
+                           self.language, self.ident, self.hot, TAIL_SECONDS)[:24]
 
     def words(self, chunk, clip_of) -> dict:
         """``{"words": [[start, end, text], ...]}`` (times in the film) for ``chunk``."""

@@ -684,6 +684,46 @@ def test_back_transcription_hears_a_clip_again_when_only_a_neighbours_word_lande
     assert len(asr.calls) == 2 and asr.calls[1] == pytest.approx(2.1)
 
 
+class _Windows:
+    """A faster-whisper model from a script: ``transcribe`` yields one segment per window,
+    lazily as the real one does; ``pulled`` counts the windows decoded."""
+
+    def __init__(self, *ends):
+        self.ends, self.pulled = ends, 0
+
+    def transcribe(self, audio, **kwargs):
+        from types import SimpleNamespace as NS
+
+        def windows():
+            for i, end in enumerate(self.ends):
+                self.pulled += 1
+                w = NS(start=end - 0.5, end=end, word=f" w{i}", probability=0.9)
+                yield NS(words=[w], end=end, avg_logprob=-0.2, no_speech_prob=0.01)
+        return windows(), NS(language="en")
+
+
+def test_back_transcription_stops_decoding_when_no_speech_follows_the_last_word():
+    """faster-whisper decodes what follows the last word as a window of its own: the
+    back-transcription asks for it only while a second or more of sound remains after it."""
+    from types import SimpleNamespace as NS
+
+    from movietranslate.report import back_transcribe
+
+    audio = np.zeros(10 * 16000, np.float32)
+    audio[: int(5.0 * 16000)] = 0.1  # sound for 5 s, then digital silence
+    model = _Windows(4.6, 9.0)  # the last word ends 0.4 s before the sound does
+    text, words = back_transcribe(audio, "en", NS(model=model), vad=False)
+    assert model.pulled == 1 and text == "w0"
+    audio[: int(8.0 * 16000)] = 0.1  # 3.4 s of sound after the first window's last word
+    model = _Windows(4.6, 9.0)
+    text, words = back_transcribe(audio, "en", NS(model=model), vad=False)
+    assert model.pulled == 2 and text == "w0 w1"
+    model = _Windows(4.6, 9.0)  # the rule off: every window
+    back_transcribe(np.where(np.arange(len(audio)) < 5 * 16000, 0.1, 0.0).astype(np.float32), "en",
+                    NS(model=model), vad=False, tail_seconds=None)
+    assert model.pulled == 2
+
+
 ZH_FILLERS = ("我们明天早上在火车站见面。", "这件事情你先别告诉他。", "外面下雨了，记得带伞。",
               "我已经等了你很久了。", "你为什么不早点说呢？", "好的，我马上过来。")
 
