@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from movietranslate import media
@@ -86,3 +87,69 @@ def test_silence_gives_no_lines(whisper_backend):
     t = transcribe(np.zeros(16000 * 3, np.float32), backend=whisper_backend,
                    options=TranscribeOptions(language="en"))
     assert len(t) == 0
+
+
+class _SlowPieces:
+    """A recogniser that takes 0.2 s per piece, reporting progress (where a pause is seen)
+    every 0.05 s; it logs the pieces it was given and answers one word per piece."""
+
+    name = identity = "slow-pieces"
+
+    def __init__(self):
+        self.started: list[float] = []
+        self._lock = __import__("threading").Lock()
+
+    def for_lanes(self, lanes):
+        return self
+
+    def recognize(self, audio, options, hook=None):
+        import time
+
+        from movietranslate.asr import RawRecognition
+        from movietranslate.data import Word
+
+        with self._lock:
+            self.started.append(float(audio.max()))
+        for k in range(4):
+            time.sleep(0.05)
+            if hook is not None:
+                hook("transcribe", 0.05 * k, len(audio) / 16000)
+        return RawRecognition((Word(0.1, 0.5, f" p{round(audio.max() * 100)}", 0.9),), "en", 1.0)
+
+
+def test_pause_while_pieces_are_recognised_in_lanes_keeps_every_piece_finished(tmp_path, monkeypatch):
+    """Pieces recognised two at a time: a pause raised by the progress hook once one piece is
+    done stops the pieces in hand, drops those not started and checkpoints every piece that
+    finished; the re-run recognises only the others and gives the words of a run never paused."""
+    from movietranslate.asr import TranscribeOptions, recognize_film
+    from movietranslate.errors import Cancelled
+    from movietranslate.media import ArraySource
+    from movietranslate.workspace import Workspace
+
+    monkeypatch.setenv("MOVIETRANSLATE_ASR_LANES", "2")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    sr = 16000
+    # 8 pieces of 20 s, each ending in a second of silence where the cut between pieces goes
+    audio = np.concatenate([np.r_[np.full(19 * sr, 0.01 * (k + 1), np.float32), np.zeros(sr, np.float32)]
+                            for k in range(8)])
+    opts = TranscribeOptions(language="en", vad=False, chunk_seconds=20.0)
+    whole = recognize_film(ArraySource(audio, sr), opts, _SlowPieces())
+    assert [w.text for w in whole.words] == [f" p{k}" for k in range(1, 9)]
+
+    ws = Workspace(tmp_path / "ws")
+    cp = ws.checkpoints("transcribe", "k" * 64)
+    first = _SlowPieces()
+
+    def pause(step, completed, total, artifact=None):
+        if completed > 0:
+            raise Cancelled("paused")
+    with pytest.raises(Cancelled):
+        recognize_film(ArraySource(audio, sr), opts, first, hook=pause, checkpoints=cp)
+    kept = sorted(k for k in range(8) if cp.get(f"piece-{k:04d}") is not None)
+    # what had started was finished and kept, or was in hand: at most one piece per lane lost
+    assert kept == list(range(len(kept))) and len(kept) >= 1
+    assert len(first.started) - len(kept) <= 2 and len(first.started) < 8
+    again = _SlowPieces()
+    resumed = recognize_film(ArraySource(audio, sr), opts, again, checkpoints=cp)
+    assert len(again.started) == 8 - len(kept)
+    assert [w.text for w in resumed.words] == [w.text for w in whole.words]
