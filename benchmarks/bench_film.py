@@ -93,6 +93,52 @@ def run_film(film, diarizer, backend, opts, asr: bool) -> dict:
     return row
 
 
+def conversations_alone(media, diarizer, opts, out) -> list[dict]:
+    """Each of the 13 conversations as a film of its own at the film's dialogue level and
+    6 dB above and under it: DER with the speaker count found, and with the true count given
+    (what a perfect count would leave: the embedder's own limit). What the film's DER can
+    reach when its windows are linked perfectly, and how much one window's result moves
+    when the same speech is a little louder or quieter."""
+    import dataclasses
+
+    import numpy as np
+
+    from movietranslate import filmkit
+
+    print("\neach conversation alone at the film's level and +-6 dB (DER, reference-weighted over the 13)")
+    rows = []
+    for part in filmkit.CONVERSATIONS:
+        film = filmkit.build_film(media, out, parts=(part,), name="alone_" + Path(part).stem)
+        audio = film.load_audio()
+        for db in (-6.0, 0.0, 6.0):
+            x = filmkit.soft_limit(audio * np.float32(10 ** (db / 20)))
+            for given in (False, True):
+                o = dataclasses.replace(opts, num_speakers=len(film.speakers)) if given else opts
+                sc = filmkit.score(film, diarizer.diarize(x, o).turns)
+                rows.append({"part": part, "db": db, "count_given": given, "der": sc.der, "missed": sc.missed,
+                             "confusion": sc.confusion, "reference_seconds": sc.reference_seconds,
+                             "speakers_found": sc.speakers_found, "speakers_true": sc.speakers_true})
+
+    def pooled(sel, key):
+        tot = sum(r["reference_seconds"] for r in sel)
+        return sum(r[key] * r["reference_seconds"] for r in sel) / tot if tot else 0.0
+
+    for given in (False, True):
+        cells = []
+        for db in (-6.0, 0.0, 6.0):
+            sel = [r for r in rows if r["db"] == db and r["count_given"] == given]
+            cells.append(f"{db:+g} dB: DER {pooled(sel, 'der') * 100:4.1f} (missed {pooled(sel, 'missed') * 100:4.1f}, "
+                         f"confusion {pooled(sel, 'confusion') * 100:4.1f})")
+        print(f"  {'true count given' if given else 'count found     '}  " + "  ".join(cells))
+    spread = []
+    for part in filmkit.CONVERSATIONS:
+        ders = [r["der"] for r in rows if r["part"] == part and not r["count_given"]]
+        spread.append(max(ders) - min(ders))
+    print(f"  one conversation's DER across the three levels moves by {np.median(spread) * 100:.1f} points "
+          f"(median), up to {max(spread) * 100:.1f}")
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--media", default=os.environ.get("MOVIETRANSLATE_TEST_MEDIA", str(ROOT.parent / "shared" / "media")))
@@ -100,6 +146,8 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=0, help="held-out orderings (music 10 dB under)")
     ap.add_argument("--gap0", action="store_true", help="also a version with no pause between scenes (music 10 dB)")
     ap.add_argument("--no-asr", action="store_true", help="skip recognition (no coverage figures)")
+    ap.add_argument("--no-ceiling", action="store_true",
+                    help="skip the conversations one at a time (true count given, levels +-6 dB)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -178,9 +226,10 @@ def main() -> int:
         sc = filmkit.score(film, diar.turns, uem=False)  # as benchmarks/bench_diarize.py scores it
         alone[name] = sc.der
         print(f"  {name}: {sc}")
+    ceiling = [] if args.no_ceiling else conversations_alone(media, diarizer, opts, out)
     if args.json:
-        Path(args.json).write_text(json.dumps({"films": rows, "single": single, "alone": alone}, indent=1,
-                                              default=str))
+        Path(args.json).write_text(json.dumps({"films": rows, "single": single, "alone": alone,
+                                               "ceiling": ceiling}, indent=1, default=str))
     print(f"\ncpu load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
