@@ -93,7 +93,7 @@ def test_model_runs_in_a_child_process_that_stops_with_its_parent(tmp_path):
 def test_killing_the_model_mid_batch_is_a_model_error_and_keeps_finished_lines(tmp_path):
     from movietranslate.translate import get_translator
 
-    backend = get_translator("local")
+    backend = get_translator("local", lanes=1)  # one process: exactly the lines before the kill are kept
     cache = TranslationCache(tmp_path / "translate.sqlite")
     killed = {}
 
@@ -115,6 +115,59 @@ def test_killing_the_model_mid_batch_is_a_model_error_and_keeps_finished_lines(t
     assert backend.server.pid != killed["pid"]
     assert again.usage["cached_lines"] == 3 and again.usage["lines_requested"] == 5
     backend.close()
+
+
+def test_two_model_processes_translate_side_by_side_with_the_same_lines_as_one(tmp_path):
+    """Two lanes: two model processes of one thread each answer at once; every line's text
+    equals that of one process of one thread (which process answered, and in what order, does
+    not matter); killing one of them is a ModelError that keeps every line finished, and the
+    re-run starts it again and asks only the rest."""
+    from movietranslate.translate import get_translator
+
+    one = get_translator("local", lanes=1, threads=1)
+    alone = translate(_transcript(), to="fr", backend=one, options=OPTS)
+    one.close()
+
+    two = get_translator("local", lanes=2, threads=2)
+    assert two.lanes == 2 and two.max_concurrency == 2 and two.identity == one.identity
+    assert get_translator("local", lanes=1, threads=2).identity != two.identity  # other sums, other key
+    both = translate(_transcript(), to="fr", backend=two, options=OPTS)
+    assert [ln.text for ln in both.lines] == [ln.text for ln in alone.lines]
+    assert sum(1 for ln in alone.lines if ln.text) >= 6
+    procs = two.servers
+    assert len(procs) == 2 and len({p.pid for p in procs}) == 2 and all(p.alive() for p in procs)
+    for p in procs:  # one thread each
+        cmd = Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")
+        assert cmd[cmd.index(b"--n_threads") + 1] == b"1"
+
+    # the second process dies while it answers its third line (killed just before the request
+    # reaches it): the first lane's lines finished by then are kept
+    cache = TranslationCache(tmp_path / "translate.sqlite")
+    killed, sent = {}, []
+    request = two._request
+
+    def dying(send, text_of, options):
+        def kill_then_send(client):  # runs in the lane that took the request
+            if getattr(two._here, "lane", None) == 1:
+                sent.append(1)
+                if len(sent) == 3:
+                    srv = two.servers[1]
+                    killed["pid"] = srv.pid
+                    os.kill(srv.pid, signal.SIGKILL)
+                    srv.proc.wait(10)
+            return send(client)
+        return request(kill_then_send, text_of, options)
+
+    two._request = dying
+    with pytest.raises(ModelError, match="SIGKILL") as e:
+        translate(_transcript(), to="de", backend=two, options=OPTS, cache=cache)
+    two._request = request
+    rows = sqlite3.connect(tmp_path / "translate.sqlite").execute("SELECT COUNT(*) FROM lines").fetchone()[0]
+    assert killed and 2 <= rows < 8 and f"{rows} of 8 lines are translated and kept" in str(e.value)
+    again = translate(_transcript(), to="de", backend=two, options=OPTS, cache=cache)
+    assert again.usage["cached_lines"] == rows and again.usage["lines_requested"] == 8 - rows
+    assert two.servers[1].alive() and two.servers[1].pid != killed["pid"]
+    two.close()
 
 
 def test_a_hung_model_times_out_as_a_model_error(tmp_path):
