@@ -57,7 +57,12 @@ CHILD = textwrap.dedent("""
         import glob, os
         total = 0.0
         for f in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
-            for pid in open(f).read().split():
+            try:  # a thread may end between the listing and the read
+                with open(f) as fh:
+                    pids = fh.read().split()
+            except OSError:
+                continue
+            for pid in pids:
                 try:
                     with open(f"/proc/{pid}/status") as fh:
                         total += next(int(x.split()[1]) / 1024 for x in fh if x.startswith("VmRSS:"))
