@@ -169,6 +169,8 @@ def run(film: str | os.PathLike | None, ws, *, to: str, stages: Sequence[str] = 
         t = time.monotonic()
         translation = _translation(film, ws, to, transcript, cast, o, hook)
         timings["translate"] = time.monotonic() - t
+        if "dub" in wanted:
+            _stop_local_models()
         release("after translate", timings["translate"])
     result = None
     if "dub" in wanted:
@@ -239,6 +241,16 @@ def _translation(film, ws, to, transcript, cast, o: RunOptions, hook):
         kw["options"] = dataclasses.replace(kw.get("options") or tr.TranslationOptions(),
                                             subtitle_rules=tuple(dict(o.subtitle_rules).items()))
     return tr.run_translation(film, ws, to=to, backend=backend, cast=cast, hook=hook, **kw)
+
+
+def _stop_local_models() -> None:
+    """Stop the local translation model's processes before the dub (two of them hold about
+    1 GB each while they wait); a line the dub needs shortened starts one again."""
+    import sys
+
+    local = sys.modules.get("movietranslate.translate.local_backend")
+    if local is not None:
+        local.stop_servers()
 
 
 def _whisper_lines(film, ws, to, transcript) -> dict[str, str]:

@@ -170,6 +170,23 @@ def test_two_model_processes_translate_side_by_side_with_the_same_lines_as_one(t
     two.close()
 
 
+def test_the_film_chain_stops_the_model_processes_before_the_dub(media_dir, tmp_path):
+    """They wait idle through the dub otherwise (about 1 GB each)."""
+    import movietranslate as mt
+
+    seen = {}
+
+    def hook(step, completed, total, artifact=None):
+        if step == "translate":
+            seen["translating"] = max(seen.get("translating", 0), len(_children_of(os.getpid())))
+        if step == "synthesize" and "dubbing" not in seen:
+            seen["dubbing"] = len(_children_of(os.getpid()))
+
+    r = mt.run(media_dir / "asr_en" / "jfk.flac", tmp_path / "ws", to="zh", hook=hook)
+    assert r.translation.backend == "local" and r.dub is not None
+    assert seen["translating"] >= 1 and seen["dubbing"] == 0, seen
+
+
 def test_a_hung_model_times_out_as_a_model_error(tmp_path):
     from dataclasses import replace
 

@@ -10,10 +10,11 @@ own chat template when the file has one.
 The model never runs in the caller's process: :class:`LlamaServer` starts
 ``llama_cpp.server`` (llama-cpp-python's OpenAI-compatible HTTP server) on a free loopback
 port, and :class:`LocalTranslator` talks to it with the ``openai`` client, like any other
-endpoint; by default two such processes of one thread each (lanes) answer side by side. A crash of llama.cpp (a segmentation fault, an out-of-memory kill), a model file
-it cannot load, or a request it does not answer in time becomes a :class:`ModelError`
-naming the backend and the model; the caller (CLI, notebook kernel, dashboard) lives on,
-and the lines finished before stay in the translation cache. The child watches its parent
+endpoint; by default two such processes of one thread each (lanes) answer side by side. A
+crash of llama.cpp (a segmentation fault, an out-of-memory kill), a model file it cannot
+load, or a request it does not answer in time becomes a :class:`ModelError` naming the
+backend and the model; the caller (CLI, notebook kernel, dashboard) lives on, and the lines
+finished before stay in the translation cache. The child watches its parent
 and exits when the parent is gone, so no server outlives the process that started it.
 """
 
