@@ -170,9 +170,15 @@ def test_two_model_processes_translate_side_by_side_with_the_same_lines_as_one(t
     two.close()
 
 
-def test_the_film_chain_stops_the_model_processes_before_the_dub(media_dir, tmp_path):
-    """They wait idle through the dub otherwise (about 1 GB each)."""
+def test_the_film_chain_stops_the_model_processes_before_the_dub(media_dir, tmp_path, caplog):
+    """They wait idle through the dub otherwise (about 1 GB each); a later request starts one
+    again without reporting the deliberate stop as a death."""
+    import logging
+
     import movietranslate as mt
+    from movietranslate.translate import get_translator
+
+    caplog.set_level(logging.WARNING, logger="movietranslate")
 
     seen = {}
 
@@ -185,6 +191,10 @@ def test_the_film_chain_stops_the_model_processes_before_the_dub(media_dir, tmp_
     r = mt.run(media_dir / "asr_en" / "jfk.flac", tmp_path / "ws", to="zh", hook=hook)
     assert r.translation.backend == "local" and r.dub is not None
     assert seen["translating"] >= 1 and seen["dubbing"] == 0, seen
+    backend = get_translator("local")
+    translate(_transcript(1), to="fr", backend=backend, options=OPTS)
+    assert backend.server.alive()
+    assert not [r.getMessage() for r in caplog.records if "local model process" in r.getMessage()]
 
 
 def test_a_hung_model_times_out_as_a_model_error(tmp_path):

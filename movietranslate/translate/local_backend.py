@@ -189,6 +189,7 @@ class LlamaServer:
                          f"{self.start_timeout:.0f} s.", backend="local", model=self.alias)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the process on purpose: the next :meth:`ensure` starts one without a warning."""
         p = self.proc
         if p is not None and p.poll() is None:
             p.terminate()
@@ -197,6 +198,7 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout)
+        self.proc = None  # not a death to report
         _RUNNING.discard(self)
         self._cleanup_log()
 
