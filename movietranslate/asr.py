@@ -39,6 +39,11 @@ class TranscribeOptions:
     # keep their state from one call to the next in a process, so a film's text would depend
     # on what the process recognised before (a resumed run would differ from a whole one)
     temperature: tuple[float, ...] = (0.0,)
+    # instead, a piece whose text repeats itself (a window's gzip compression ratio over
+    # Whisper's own 2.4: "Hello. Hello. Hello. ..." over half a minute of a noisy dialogue on
+    # one CPU, right on another) is decoded again, still by beam search, with no n-gram of
+    # this many tokens repeated (None: never)
+    loop_no_repeat_ngram: int | None = 4
     vad: bool = True
     initial_prompt: str | None = None
     seed: int = 0
@@ -91,6 +96,7 @@ def get_backend(name: str = "faster-whisper", **kwargs) -> ASRBackend:
 
 
 _model_lock = threading.Lock()
+_LOOP_RATIO = 2.4  # Whisper's compression-ratio test for a window whose text repeats itself
 
 
 @lru_cache(maxsize=2)
@@ -150,23 +156,38 @@ class FasterWhisperBackend:
 
         duration = len(audio) / SAMPLE_RATE
         ctranslate2.set_random_seed(options.seed)
-        prompt = options.initial_prompt
-        segments, info = self.model.transcribe(
-            audio, language=options.language, task=options.task, beam_size=options.beam_size,
-            temperature=list(options.temperature), vad_filter=options.vad, word_timestamps=True, initial_prompt=prompt,
-            condition_on_previous_text=False)
-        words: list[Word] = []
         call_hook(hook, "transcribe", 0.0, round(duration, 2))
-        for seg in segments:
-            for w in seg.words or ():
-                words.append(Word(float(w.start), float(w.end), w.word, float(w.probability)))
-            call_hook(hook, "transcribe", round(min(seg.end, duration), 2), round(duration, 2))
+        words, info, looped = self._decode(audio, options, duration, hook)
+        if looped > _LOOP_RATIO and options.loop_no_repeat_ngram:
+            again, info2, looped2 = self._decode(audio, options, duration, hook,
+                                                 no_repeat_ngram_size=options.loop_no_repeat_ngram)
+            logger.warning("recognition: a piece of %.0f s repeated itself (compression ratio %.1f); "
+                           "decoded again without repeated %d-grams (%.1f)", duration, looped,
+                           options.loop_no_repeat_ngram, looped2)
+            if looped2 < looped:
+                words, info = again, info2
         call_hook(hook, "transcribe", round(duration, 2), round(duration, 2))
         language = options.language or info.language
         if language in ("zh", "yue"):
             words = [dataclasses.replace(w, text=to_simplified(w.text)) for w in words]
         return RawRecognition(tuple(words), language, float(info.language_probability if
                                                             options.language is None else 1.0))
+
+    def _decode(self, audio, options, duration: float, hook, **extra):
+        """One beam-search decoding: ``(words, info, the largest compression ratio of its
+        windows)``."""
+        segments, info = self.model.transcribe(
+            audio, language=options.language, task=options.task, beam_size=options.beam_size,
+            temperature=list(options.temperature), vad_filter=options.vad, word_timestamps=True,
+            initial_prompt=options.initial_prompt, condition_on_previous_text=False, **extra)
+        words: list[Word] = []
+        ratio = 0.0
+        for seg in segments:
+            ratio = max(ratio, float(seg.compression_ratio))
+            for w in seg.words or ():
+                words.append(Word(float(w.start), float(w.end), w.word, float(w.probability)))
+            call_hook(hook, "transcribe", round(min(seg.end, duration), 2), round(duration, 2))
+        return words, info, ratio
 
     def translate_segment(self, audio: np.ndarray, language: str | None = None, seed: int = 0) -> str:
         """Speech in any language to English text (Whisper's translate task), one piece."""

@@ -153,3 +153,47 @@ def test_pause_while_pieces_are_recognised_in_lanes_keeps_every_piece_finished(t
     resumed = recognize_film(ArraySource(audio, sr), opts, again, checkpoints=cp)
     assert len(again.started) == 8 - len(kept)
     assert [w.text for w in resumed.words] == [w.text for w in whole.words]
+
+
+def test_a_piece_that_repeats_itself_is_decoded_again_without_repeated_ngrams(caplog):
+    """On one CPU the 30-s noisy dialogue came out as "Hello. Hello. ..." from start to end
+    (a window compressing 37 times) and right on another; such a piece is decoded again with
+    no 4-gram repeated, and the better decoding kept. A piece that does not repeat itself is
+    decoded once. (The model's decodings are scripted here: which CPU loops is not ours to pick.)"""
+    import dataclasses
+    from types import SimpleNamespace as NS
+
+    from movietranslate.asr import FasterWhisperBackend
+
+    calls = []
+
+    def word(a, text):
+        return NS(start=a, end=a + 0.1, word=text, probability=0.9)
+
+    class Scripted:
+        def __init__(self, loops):
+            self.loops = loops
+
+        def transcribe(self, audio, **kw):
+            calls.append(kw.get("no_repeat_ngram_size"))
+            if self.loops and not kw.get("no_repeat_ngram_size"):
+                seg = NS(compression_ratio=37.2, end=2.0, words=[word(0.1 * i, " Hello.") for i in range(20)])
+            else:
+                seg = NS(compression_ratio=1.6, end=2.0, words=[word(0.5, " Hello!"), word(1.2, " I didn't know.")])
+            return iter([seg]), NS(language="en", language_probability=0.98)
+
+    def backend(loops):
+        cls = type("B", (FasterWhisperBackend,), {"model": Scripted(loops)})
+        return object.__new__(cls)
+
+    audio = np.zeros(32000, np.float32)
+    r = backend(True).recognize(audio, TranscribeOptions())
+    assert calls == [None, 4]
+    assert "".join(w.text for w in r.words) == " Hello! I didn't know."
+    assert any("repeated itself" in rec.getMessage() for rec in caplog.records)
+    calls.clear()
+    r = backend(False).recognize(audio, TranscribeOptions())
+    assert calls == [None] and len(r.words) == 2
+    calls.clear()
+    r = backend(True).recognize(audio, dataclasses.replace(TranscribeOptions(), loop_no_repeat_ngram=None))
+    assert calls == [None] and len(r.words) == 20
