@@ -133,8 +133,9 @@ def assign_lines(transcript: Transcript, turns: Sequence[Turn], *, split: bool =
             out.append(dataclasses.replace(ln, character=runs[0][0]))
             continue
         for k, (lab, ws) in enumerate(runs):
-            start = ln.start if k == 0 else ws[0].start
+            start = min(ln.start, ws[0].start) if k == 0 else ws[0].start
             end = ln.end if k == len(runs) - 1 else ws[-1].end
+            end = max(end, start)  # a line cut at the film's end can start after its words
             out.append(Line(id=f"{ln.id}.{k + 1}", start=start, end=end, text=_join_words(ws),
                             words=tuple(ws), character=lab))
     return transcript.with_lines(out)

@@ -51,7 +51,8 @@ def _ssafile(lines: Sequence[Line], language: str | None, rules: SubtitleRules |
             s_rules = SubtitleRules.for_language(second_language)
             other = r"\N".join(wrap_rows(second[ln.id], s_rules.max_row_chars, s_rules.max_rows, s_cjk))
             text = text + r"\N" + other
-        subs.append(pysubs2.SSAEvent(start=round(ln.start * 1000), end=round(ln.end * 1000),
+        start = round(ln.start * 1000)  # never an event that ends before it starts (a muxer refuses it)
+        subs.append(pysubs2.SSAEvent(start=start, end=max(start, round(ln.end * 1000)),
                                      text=text, name=ln.character or ""))
     return subs
 

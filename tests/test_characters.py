@@ -416,3 +416,16 @@ def test_cli_characters(media_dir, tmp_path):
     assert "Traceback" not in bad.output
     errors = [ln for ln in bad.output.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "missing.wav" in errors[0], bad.output
+
+
+def test_a_split_line_cut_at_the_films_end_never_ends_before_it_starts():
+    """Recognition clamps a line to the film's end (30.0) while its words lie earlier; the
+    split must not make a line from 30.0 to 25.8 (a muxer refuses such a subtitle)."""
+    turns = (Turn(20.0, 25.9, "A"), Turn(25.9, 30.0, "B"))
+    words = (Word(24.0, 24.6, " They"), Word(24.6, 25.0, " all"), Word(25.0, 25.786, " call"),
+             Word(26.0, 26.5, " me"), Word(26.5, 27.0, " a"), Word(27.0, 28.0, " Yankee."))
+    t = Transcript((Line("L00016", 30.0, 30.0, "They all call me a Yankee.", words),), "en", duration=30.0)
+    out = ch.assign_lines(t, turns)
+    assert [(ln.id, ln.character) for ln in out.lines] == [("L00016.1", "A"), ("L00016.2", "B")]
+    assert all(ln.start <= ln.end for ln in out.lines), [(ln.start, ln.end) for ln in out.lines]
+    assert out.lines[0].start == 24.0

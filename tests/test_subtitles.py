@@ -83,3 +83,10 @@ def test_empty_srt(tmp_path):
     p.write_text("\n\n")
     with pytest.raises(SubtitleFormatError, match="No subtitle cues"):
         subtitles.read(p)
+
+
+def test_a_line_that_ends_before_it_starts_is_written_as_a_point(tmp_path):
+    t = Transcript((Line("L00001", 30.0, 25.786, "They all call me a Yankee."),), language="en", duration=30)
+    p = subtitles.write(t, tmp_path / "s.srt")
+    back = subtitles.read(p, language="en")
+    assert [(ln.start, ln.end) for ln in back] == [(30.0, 30.0)]
