@@ -260,6 +260,10 @@ def _synthesize_here(lines, plans: list, spoken: list[int], store: Path, fit_opt
     backends = {pl.backend.name: pl.backend for pl in plans if pl is not None}
     lanes = tts_workers(backends.values())
     by_name = {name: b.for_lanes(lanes) for name, b in backends.items()}
+    if any(by_name[n] is not b for n, b in backends.items()):
+        from .memory import release
+
+        release("before the lanes' synthesis")  # what the auditions' sessions held goes back
     pool = ThreadPoolExecutor(lanes, thread_name_prefix="movietranslate-tts")
 
     def submit(i: int, predicted: float | None):
