@@ -300,3 +300,16 @@ def test_a_notebook_kernel_survives_a_killed_model(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_the_draft_warning_is_given_once_per_process(monkeypatch, caplog):
+    """Each line the dub shortens makes a translator of its own; the warning is not repeated."""
+    import logging
+
+    from movietranslate.translate import get_translator, local_backend
+
+    monkeypatch.setattr(local_backend, "_WARNED", set())
+    caplog.set_level(logging.WARNING, logger="movietranslate")
+    for _ in range(3):
+        get_translator("local")._warn()
+    assert [r.getMessage() for r in caplog.records] == [local_backend.DRAFT_WARNING]

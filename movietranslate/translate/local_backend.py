@@ -209,6 +209,8 @@ class LlamaServer:
 
 
 _RUNNING: set[LlamaServer] = set()
+_WARNED: set[str] = set()  # the draft models warned of in this process
+_WARNED_LOCK = threading.Lock()
 _SERVERS: dict[tuple, LlamaServer] = {}
 _SERVERS_LOCK = threading.Lock()
 
@@ -382,9 +384,15 @@ class LocalTranslator(OpenAITranslator):
         return out
 
     def _warn(self) -> None:
+        """The draft-quality warning, once per process (each line the dub shortens makes a
+        translator of its own: a film's dub logged it eleven times)."""
         if self.draft and not self._warned:
-            logger.warning(DRAFT_WARNING)
             self._warned = True
+            with _WARNED_LOCK:
+                if self.model in _WARNED:
+                    return
+                _WARNED.add(self.model)
+            logger.warning(DRAFT_WARNING)
 
     def _request(self, send, text_of, options) -> str:
         """One request, sent to a free lane's model process (held until the answer is in)."""
