@@ -8,6 +8,7 @@ unless a faster-whisper model folder is given (``model=`` or ``MOVIETRANSLATE_WH
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -96,6 +97,21 @@ def get_backend(name: str = "faster-whisper", **kwargs) -> ASRBackend:
 
 
 _model_lock = threading.Lock()
+_BLAS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """faster-whisper's log-mel features on one BLAS thread, one recognition at a time: on
+    an AVX-512 CPU NumPy's product gave other features on two threads than on one (by
+    1e-7), enough to change words, and a Dask worker runs with one; the setting is the
+    process's, so the lanes take turns here (a few tenths of a second a piece)."""
+    from threadpoolctl import threadpool_limits
+
+    with _BLAS_LOCK, threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 _LOOP_RATIO = 2.4  # Whisper's compression-ratio test for a window whose text repeats itself
 
 
@@ -176,10 +192,11 @@ class FasterWhisperBackend:
     def _decode(self, audio, options, duration: float, hook, **extra):
         """One beam-search decoding: ``(words, info, the largest compression ratio of its
         windows)``."""
-        segments, info = self.model.transcribe(
-            audio, language=options.language, task=options.task, beam_size=options.beam_size,
-            temperature=list(options.temperature), vad_filter=options.vad, word_timestamps=True,
-            initial_prompt=options.initial_prompt, condition_on_previous_text=False, **extra)
+        with _one_blas_thread():  # the features, computed here (the decoding runs below)
+            segments, info = self.model.transcribe(
+                audio, language=options.language, task=options.task, beam_size=options.beam_size,
+                temperature=list(options.temperature), vad_filter=options.vad, word_timestamps=True,
+                initial_prompt=options.initial_prompt, condition_on_previous_text=False, **extra)
         words: list[Word] = []
         ratio = 0.0
         for seg in segments:
@@ -418,11 +435,14 @@ def recognize_film(source, options: TranscribeOptions, backend: ASRBackend, *,
                   round(total, 2))
 
     language = options.language
-    lanes = asr_lanes() if client is None and hasattr(backend, "for_lanes") else 1
-    if lanes > 1 and sum(r is None for r in records) > 1:
+    lanes = asr_lanes() if hasattr(backend, "for_lanes") else 1
+    if lanes > 1:
+        # every piece is decoded on the threads of one lane, however many pieces are left and
+        # wherever they run: on an AVX-512 CPU the words depended on a decoding's threads (a
+        # cluster's workers on two threads and the lanes on one gave different transcripts)
         backend = backend.for_lanes(lanes)
-    else:
-        lanes = 1
+        if client is not None or sum(r is None for r in records) <= 1:
+            lanes, backend = 1, _one_at_a_time(backend)
     if language is None and records[0] is None:  # the first piece says which language the film speaks
         finish(0, recognize_piece(source, *bounds[0], options, backend, None, hook=_shifted_hook(hook, 0.0, total)))
     language = language or records[0]["language"]
@@ -439,6 +459,20 @@ def recognize_film(source, options: TranscribeOptions, backend: ASRBackend, *,
     words = tuple(w for r in records for w in _words_from_json(r["words"]))
     first = records[0]
     return RawRecognition(words, first["language"], float(first["language_probability"]))
+
+
+def _one_at_a_time(backend):
+    """A lanes backend's threads for one decoding at a time (the model shared and cached)."""
+    one = object.__new__(type(backend))
+    one.__dict__.update(backend.__dict__)
+    one.workers, one._lanes_model = 1, None
+    return one
+
+
+def decode_threads(threads: int) -> int:
+    """The threads of one decoding when a backend of ``threads`` recognises a film: those of
+    one lane (:func:`asr_lanes`), part of the transcription's key."""
+    return max(1, threads // asr_lanes())
 
 
 def asr_lanes() -> int:

@@ -94,7 +94,10 @@ def run_transcription(input_path: str | os.PathLike, ws: Workspace, *,
     backend = get_backend("faster-whisper", model=model, compute_type=options.compute_type,
                           threads=options.threads)
 
-    inputs, opts = {"audio": m.key}, options.to_dict()
+    from .asr import decode_threads
+
+    # the threads of a decoding change a word on some CPUs: they are in the key
+    inputs, opts = {"audio": m.key}, {**options.to_dict(), "decode_threads": decode_threads(options.threads)}
     checkpoints = ws.checkpoints("transcribe", ws.stage_key("transcribe", inputs=inputs, options=opts,
                                                             model=backend.identity))
     if force:
