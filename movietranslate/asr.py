@@ -151,7 +151,7 @@ class FasterWhisperBackend:
                 return self._lanes_model
             return _load_whisper(self.path, self.compute_type, self.threads)
 
-    def for_lanes(self, lanes: int) -> FasterWhisperBackend:
+    def for_lanes(self, lanes: int, *, at_once: int | None = None) -> FasterWhisperBackend:
         """The same model for ``lanes`` recognitions at once (CTranslate2 workers), each on
         ``threads // lanes`` threads (at least one); the words are the same as one at a time.
         Measured on 2 cores, four 2-minute pieces of the 10-minute test film: two at a time on
@@ -159,12 +159,14 @@ class FasterWhisperBackend:
         57.0 s (the second thread of one decoding mostly waits), words identical each way.
         Its model (a replica per worker: about 270 MB more at the peak of the 10-minute
         film's recognition) belongs to the returned backend alone and goes with it, so it is
-        not held through the dub."""
+        not held through the dub. ``at_once=1`` keeps one lane's threads but decodes one
+        piece at a time on the shared, cached model (the last piece, or pieces sent to a
+        cluster's workers), so the words are still those of a lane."""
         if lanes <= 1:
             return self
         lane = object.__new__(FasterWhisperBackend)
         lane.__dict__.update(self.__dict__)
-        lane.threads, lane.workers, lane._lanes_model = max(1, self.threads // lanes), lanes, None
+        lane.threads, lane.workers, lane._lanes_model = max(1, self.threads // lanes), at_once or lanes, None
         return lane
 
     def recognize(self, audio, options, hook=None) -> RawRecognition:
@@ -440,9 +442,10 @@ def recognize_film(source, options: TranscribeOptions, backend: ASRBackend, *,
         # every piece is decoded on the threads of one lane, however many pieces are left and
         # wherever they run: on an AVX-512 CPU the words depended on a decoding's threads (a
         # cluster's workers on two threads and the lanes on one gave different transcripts)
-        backend = backend.for_lanes(lanes)
         if client is not None or sum(r is None for r in records) <= 1:
-            lanes, backend = 1, _one_at_a_time(backend)
+            backend, lanes = backend.for_lanes(lanes, at_once=1), 1
+        else:
+            backend = backend.for_lanes(lanes)
     if language is None and records[0] is None:  # the first piece says which language the film speaks
         finish(0, recognize_piece(source, *bounds[0], options, backend, None, hook=_shifted_hook(hook, 0.0, total)))
     language = language or records[0]["language"]
@@ -459,14 +462,6 @@ def recognize_film(source, options: TranscribeOptions, backend: ASRBackend, *,
     words = tuple(w for r in records for w in _words_from_json(r["words"]))
     first = records[0]
     return RawRecognition(words, first["language"], float(first["language_probability"]))
-
-
-def _one_at_a_time(backend):
-    """A lanes backend's threads for one decoding at a time (the model shared and cached)."""
-    one = object.__new__(type(backend))
-    one.__dict__.update(backend.__dict__)
-    one.workers, one._lanes_model = 1, None
-    return one
 
 
 def decode_threads(threads: int) -> int:

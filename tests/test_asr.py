@@ -99,7 +99,7 @@ class _SlowPieces:
         self.started: list[float] = []
         self._lock = __import__("threading").Lock()
 
-    def for_lanes(self, lanes):
+    def for_lanes(self, lanes, at_once=None):
         return self
 
     def recognize(self, audio, options, hook=None):

@@ -283,7 +283,6 @@ class LocalTranslator(OpenAITranslator):
         for k in range(self.lanes):
             self._free.put(k)
         self._here = threading.local()  # the lane the current thread holds
-        self._warned = False
 
     @property
     def lane_threads(self) -> int:
@@ -386,8 +385,7 @@ class LocalTranslator(OpenAITranslator):
     def _warn(self) -> None:
         """The draft-quality warning, once per process (each line the dub shortens makes a
         translator of its own: a film's dub logged it eleven times)."""
-        if self.draft and not self._warned:
-            self._warned = True
+        if self.draft:
             with _WARNED_LOCK:
                 if self.model in _WARNED:
                     return
